@@ -1,0 +1,1 @@
+"""aqsha shared kernel: contracts, money, topics, Kafka, PostgreSQL, outbox/inbox, idempotency, clock."""
