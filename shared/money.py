@@ -55,7 +55,7 @@ class MoneyRangeError(MoneyError):
     """Raised when an amount leaves the supported range."""
 
 
-_AMOUNT_RE = re.compile(r"^(?P<sign>-)?(?P<int>\d+)(?:[.,](?P<frac>\d{1,2}))?$")
+_AMOUNT_RE = re.compile(r"^(?P<sign>-)?(?P<int>[0-9]+)(?:[.,](?P<frac>[0-9]{1,2}))?$")
 
 
 def _check_range(tiyn: int) -> int:
@@ -202,7 +202,9 @@ class Money:
 
     # -- pydantic ------------------------------------------------------------------------------
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+    def __get_pydantic_core_schema__(
+        cls, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
         """Validate from ``{"tiyn": int, "currency": "KZT"}`` or a Money; serialise to that dict."""
 
         def from_dict(value: dict[str, Any]) -> Money:

@@ -1,0 +1,68 @@
+"""Inbox: each consumer group records the event ids it processed, in the handler's transaction.
+
+``claim`` returns False for an event this group already processed, so a redelivery (Kafka's
+at-least-once, a relay republishing after a crash, an operator's DLQ redrive) has no effect. The
+row and the effects commit or roll back together; the Kafka offset is committed afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+
+from shared.contracts.envelope import Envelope
+from shared.db import Conn
+
+T = TypeVar("T")
+
+
+class Inbox:
+    """The processed-events table of one consumer group."""
+
+    def __init__(self, group: str) -> None:
+        self.group = group
+
+    async def claim(self, conn: Conn, envelope: Envelope[Any]) -> bool:
+        """Record the event as processed; False if this group had already processed it."""
+        row = await conn.fetchval(
+            "INSERT INTO inbox(consumer_group, event_id, event_type) VALUES ($1, $2, $3) "
+            "ON CONFLICT DO NOTHING RETURNING true",
+            self.group,
+            envelope.event_id,
+            envelope.type,
+        )
+        return bool(row)
+
+    async def claim_many(self, conn: Conn, envelopes: Sequence[Envelope[Any]]) -> list[Envelope[Any]]:
+        """Claim a batch in one statement; return the not-yet-processed envelopes in their order."""
+        if not envelopes:
+            return []
+        fresh = await conn.fetch(
+            "INSERT INTO inbox(consumer_group, event_id, event_type) "
+            "SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type) "
+            "ON CONFLICT DO NOTHING RETURNING event_id",
+            self.group,
+            [e.event_id for e in envelopes],
+            [e.type for e in envelopes],
+        )
+        ids = {r["event_id"] for r in fresh}
+        out: list[Envelope[Any]] = []
+        for env in envelopes:
+            if env.event_id in ids:
+                ids.discard(env.event_id)  # a duplicate inside the batch runs once
+                out.append(env)
+        return out
+
+    async def once(
+        self,
+        pool: asyncpg.Pool,
+        envelope: Envelope[Any],
+        effect: Callable[[Conn], Awaitable[T]],
+    ) -> T | None:
+        """Run ``effect`` in one transaction with the claim; None (no effect) for a duplicate."""
+        async with pool.acquire() as conn, conn.transaction():
+            if not await self.claim(conn, envelope):
+                return None
+            return await effect(conn)

@@ -1,0 +1,116 @@
+"""Outbox relay under SIGKILL: every event arrives, in order per key; duplicates carry the same id."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from shared.contracts.customers import CustomerRegistered
+from shared.contracts.envelope import Envelope, decode, new_envelope
+from shared.outbox import Outbox
+from shared.settings import Settings
+from shared.topics import resolve, topic_for_contract
+from tests.support.kafka import create_topics, read_records
+
+pytestmark = pytest.mark.integration
+
+EVENTS = 10_000
+KEYS = 50
+KILLS = 3
+
+
+def _events() -> tuple[list[Envelope[CustomerRegistered]], dict[str, list[UUID]]]:
+    customers = [uuid4() for _ in range(KEYS)]
+    now = datetime.now(UTC)
+    envelopes, expected = [], defaultdict(list)
+    for i in range(EVENTS):
+        customer = customers[i % KEYS]
+        payload = CustomerRegistered(
+            customer_id=customer, phone="+77010000000", iin="900101300123", full_name=f"Customer {i}"
+        )
+        env = new_envelope(payload, producer="test", occurred_at=now)
+        envelopes.append(env)
+        expected[str(customer)].append(env.event_id)
+    return envelopes, expected
+
+
+def _relay(settings: Settings) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "AQSHA_PG_DSN": settings.db.dsn,
+        "AQSHA_KAFKA_BOOTSTRAP": settings.kafka.bootstrap,
+        "AQSHA_KAFKA_TOPIC_SUFFIX": settings.kafka.topic_suffix,
+        "AQSHA_OUTBOX_BATCH_SIZE": "200",
+        "AQSHA_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "shared.outbox", "--schema", "kernel"], env=env)
+
+
+async def _backlog(conn: asyncpg.Connection) -> int:
+    return int(await conn.fetchval("SELECT count(*) FROM kernel.outbox"))
+
+
+async def test_relay_killed_three_times_loses_nothing_and_keeps_key_order(settings: Settings) -> None:
+    topic = topic_for_contract("CustomerRegistered").name
+    await create_topics(settings.kafka, topic)
+    envelopes, expected = _events()
+    conn = await asyncpg.connect(settings.db.dsn, server_settings={"search_path": "kernel"})
+    try:
+        async with conn.transaction():
+            await Outbox().add_many(conn, envelopes)
+        assert await _backlog(conn) == EVENTS
+
+        kills = 0
+        jitter = random.Random(20261121)
+        thresholds = [EVENTS * (KILLS - k) // (KILLS + 1) for k in range(KILLS)]  # 7500, 5000, 2500
+        proc = _relay(settings)
+        for threshold in thresholds:
+            while await _backlog(conn) > threshold:
+                assert proc.poll() is None, "relay died on its own"
+                await asyncio.sleep(0.01)
+            await asyncio.sleep(jitter.uniform(0.0, 0.03))  # land inside a later batch, not at its edge
+            proc.kill()  # SIGKILL: no cleanup, possibly between publish and delete
+            proc.wait()
+            kills += 1
+            proc = _relay(settings)
+        try:
+            for _ in range(1200):
+                if await _backlog(conn) == 0:
+                    break
+                await asyncio.sleep(0.05)
+            assert await _backlog(conn) == 0
+        finally:
+            proc.terminate()
+            proc.wait(10)
+    finally:
+        await conn.close()
+    assert kills == KILLS
+
+    records = await read_records(
+        settings.kafka.bootstrap, resolve(topic, settings.kafka.topic_suffix), until=EVENTS
+    )
+    seen: dict[str, list[UUID]] = defaultdict(list)
+    first: set[UUID] = set()
+    duplicates = 0
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        env = decode(record.value)
+        assert record.key is not None
+        assert record.key.decode() == env.key
+        if env.event_id in first:
+            duplicates += 1  # recognisable: the same event id again
+            continue
+        first.add(env.event_id)
+        seen[env.key].append(env.event_id)
+    assert len(first) == EVENTS, f"lost {EVENTS - len(first)} events"
+    for key, ids in expected.items():
+        assert seen[key] == ids, f"order broken for key {key}"
+    print(f"outbox: {EVENTS} events, {kills} kills, {duplicates} duplicates")
