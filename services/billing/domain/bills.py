@@ -1,0 +1,157 @@
+"""Bill issue, overdue and penalty: the pure steps of the daily business-date job (brief §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date
+
+from shared.money import Money
+
+from .allocation import newly_settled_purchases
+from .ledger import Ledger
+from .model import PENALTY, ZERO, Bill, BillLine, RedAccount, bill_id_for
+from .schedule import WorkingDays, day_after, due_at, due_date_for, is_billing_date
+
+
+@dataclass(frozen=True, slots=True)
+class BillIssue:
+    """A bill issued on a business date, with what the carried prepayment did."""
+
+    account: RedAccount
+    bill: Bill
+    limit_restored: Money = ZERO
+    refunded_to_gold: Money = ZERO
+    purchases_settled: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordOverdue:
+    """Record the overdue fact in the credit history (first day after the due date, no penalty)."""
+
+    bill_id: str
+    overdue_on: date
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyPenalty:
+    """Charge the one-time penalty (second day of overdue)."""
+
+    bill_id: str
+    amount: Money
+    charged_on: date
+
+
+Action = RecordOverdue | ApplyPenalty
+
+
+@dataclass(frozen=True, slots=True)
+class BusinessDay:
+    """What one business date did to one account: overdue actions first, then the bill issue."""
+
+    account: RedAccount
+    actions: tuple[Action, ...]
+    issue: BillIssue | None
+
+
+def issue_bill(account: RedAccount, business_date: date, calendar: WorkingDays) -> BillIssue | None:
+    """Issue the bill due on this billing date; ``None`` when there is none or it already exists."""
+    if account.closed or not is_billing_date(business_date, account.billing_day):
+        return None
+    bill_id = bill_id_for(account.customer_id, business_date)
+    if account.bill(bill_id) is not None:
+        return None  # Re-running a business date never issues a second bill.
+    ledger = Ledger(account)
+    # domain §4 Interpretation: the bill is issued on the billing day "for the parts that fall due in it".
+    # ``<=`` lets a missed date caught up later still bill every part exactly once (``billed`` flag).
+    lines: list[BillLine] = []
+    for i, p in enumerate(ledger.purchases):
+        due_now = [part for part in p.parts if not part.billed and part.statement_date <= business_date]
+        if not due_now:
+            continue
+        lines.extend(BillLine(p.purchase_id, part.number, part.owed) for part in due_now if part.owed)
+        parts = tuple(replace(x, billed=True) if x in due_now else x for x in p.parts)
+        ledger.purchases[i] = replace(p, parts=parts)
+    # domain §4 (002 Q12370): an unpaid penalty makes the next bill larger than the customer calculated.
+    brought_forward = ledger.penalty_due
+    ledger.penalty_due = ZERO
+    if not lines and not brought_forward:
+        return None
+    due_on = due_date_for(business_date, account.billing_day, calendar)
+    bill = Bill(
+        bill_id=bill_id,
+        statement_date=business_date,
+        due_on=due_on,
+        due_at=due_at(due_on),
+        lines=tuple(lines),
+        penalty_brought_forward=brought_forward,
+    )
+    ledger.bills.append(bill)
+    # domain §4 (001): prepayment carried over is subtracted from the bill; what exceeds it stays carried.
+    index = len(ledger.bills) - 1
+    if ledger.carried:
+        used = ledger.apply_to_bill(index, ledger.carried, business_date, from_carry=True)
+        ledger.carried = ledger.carried - used
+    elif not ledger.bills[index].owed:
+        ledger.bills[index] = replace(ledger.bills[index], paid_on=business_date)
+    refunded = ZERO
+    if ledger.carried and ledger.nothing_owed():
+        # 002 Q1516: with every purchase paid the rest goes to Kaspi Gold at once.
+        refunded, ledger.carried = ledger.carried, ZERO
+    after = ledger.freeze()
+    return BillIssue(
+        account=after,
+        bill=ledger.bills[index],
+        limit_restored=after.available - account.available,
+        refunded_to_gold=refunded,
+        purchases_settled=newly_settled_purchases(account, after),
+    )
+
+
+def _unpaid_at_end_of(bill: Bill, d: date) -> bool:
+    """True when the bill was not fully paid with money credited on or before ``d``."""
+    return bill.paid_on is None or bill.paid_on > d
+
+
+def overdue_actions(bill: Bill, business_date: date) -> list[Action]:
+    """What the job must do for this bill on this date; nothing again once the flags are recorded."""
+    actions: list[Action] = []
+    # The due date is already rolled past weekends and holidays, so paying on the first working day
+    # after a holiday due date is on time (002 Q1538). Overdue days are calendar days after it.
+    first_day = day_after(bill.due_on)
+    second_day = day_after(bill.due_on, 2)
+    # The decision uses the credited date of the payment that settled the bill, not the job's timing:
+    # a payment at 20:01 on the due date is credited the next day (002 Q1541) and is overdue.
+    if business_date >= first_day and not bill.overdue_recorded and _unpaid_at_end_of(bill, bill.due_on):
+        # 002 Q1513: paid the day after the due date → no penalty, but the overdue is recorded.
+        actions.append(RecordOverdue(bill.bill_id, first_day))
+    if business_date >= second_day and not bill.penalty_applied and _unpaid_at_end_of(bill, first_day):
+        # domain §4: second day overdue → one-time 2,000 ₸ penalty; at most one per bill.
+        actions.append(ApplyPenalty(bill.bill_id, PENALTY, second_day))
+    return actions
+
+
+def apply_overdue_actions(account: RedAccount, actions: list[Action] | tuple[Action, ...]) -> RedAccount:
+    """Record overdue actions on the account; an action already recorded changes nothing."""
+    ledger = Ledger(account)
+    for action in actions:
+        index = next(i for i, b in enumerate(ledger.bills) if b.bill_id == action.bill_id)
+        bill = ledger.bills[index]
+        if isinstance(action, RecordOverdue):
+            if not bill.overdue_recorded:
+                ledger.bills[index] = replace(bill, overdue_recorded=True)
+        elif not bill.penalty_applied:
+            # The penalty is owed at once and lands on the next bill if still unpaid (docs/billing.md §4).
+            ledger.bills[index] = replace(bill, penalty_applied=True, penalty=action.amount)
+            ledger.penalty_due = ledger.penalty_due + action.amount
+    return ledger.freeze()
+
+
+def run_business_day(account: RedAccount, business_date: date, calendar: WorkingDays) -> BusinessDay:
+    """One account's close-of-business step for ``business_date``: overdue, penalty, bill issue."""
+    actions: list[Action] = []
+    for bill in account.bills:
+        actions.extend(overdue_actions(bill, business_date))
+    after = apply_overdue_actions(account, actions)
+    # Overdue first, so that a penalty charged today is brought forward onto a bill issued today.
+    issue = issue_bill(after, business_date, calendar)
+    return BusinessDay(issue.account if issue else after, tuple(actions), issue)

@@ -1,0 +1,207 @@
+"""Kaspi Red value objects: purchase plans, bills and the account snapshot (domain brief §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Final
+
+from shared.money import Money
+
+# domain §4 (002 Q1505): "on the second day of overdue a one-time penalty of 2,000 ₸ is charged".
+PENALTY: Final = Money.of_tenge(2000)
+ZERO: Final = Money.zero()
+
+
+def total(amounts: list[Money] | tuple[Money, ...]) -> Money:
+    """Sum of amounts (zero for none)."""
+    acc = ZERO
+    for amount in amounts:
+        acc = acc + amount
+    return acc
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One of a plan's four parts: what it asks, what is paid, the bill it falls due in."""
+
+    number: int
+    amount: Money
+    statement_date: date
+    paid: Money = ZERO
+    billed: bool = False
+
+    @property
+    def owed(self) -> Money:
+        """What is still unpaid on this part."""
+        return self.amount - self.paid
+
+
+@dataclass(frozen=True, slots=True)
+class Purchase:
+    """A Red purchase and its four-part plan; ``limit_held`` is the limit it still takes up."""
+
+    purchase_id: str
+    price: Money
+    purchased_on: date
+    parts: tuple[Part, ...]
+    limit_held: Money
+    refunded: Money = ZERO
+
+    @property
+    def outstanding(self) -> Money:
+        """Unpaid principal over all parts, billed or not."""
+        return total([p.owed for p in self.parts])
+
+    @property
+    def unbilled_owed(self) -> Money:
+        """Unpaid principal of the parts not yet on a bill."""
+        return total([p.owed for p in self.parts if not p.billed])
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing is owed on any part (the fourth part included)."""
+        return not self.outstanding
+
+    def part(self, number: int) -> Part:
+        """The part with this number (1..4)."""
+        for p in self.parts:
+            if p.number == number:
+                return p
+        raise KeyError(f"purchase {self.purchase_id} has no part {number}")
+
+
+@dataclass(frozen=True, slots=True)
+class BillLine:
+    """A line of a bill: which purchase, which part, how much was billed for it."""
+
+    purchase_id: str
+    part_no: int
+    amount: Money
+
+
+@dataclass(frozen=True, slots=True)
+class Bill:
+    """A monthly Red bill; money applied to it pays its lines first, then the penalty brought forward."""
+
+    bill_id: str
+    statement_date: date
+    due_on: date
+    due_at: datetime
+    lines: tuple[BillLine, ...]
+    penalty_brought_forward: Money = ZERO
+    carry_applied: Money = ZERO
+    penalty: Money = ZERO
+    paid: Money = ZERO
+    paid_on: date | None = None
+    overdue_recorded: bool = False
+    penalty_applied: bool = False
+
+    @property
+    def principal(self) -> Money:
+        """Sum of the purchase parts billed."""
+        return total([line.amount for line in self.lines])
+
+    @property
+    def amount(self) -> Money:
+        """The amount announced at issue: parts + unpaid penalty brought forward − prepayment."""
+        return self.principal + self.penalty_brought_forward - self.carry_applied
+
+    @property
+    def charges(self) -> Money:
+        """Everything this bill asks for: its parts and the penalty brought forward."""
+        # ``penalty`` is the penalty charged because *this* bill was late; it is owed at once on the
+        # account (``RedAccount.penalty_due``) and appears on the next bill, not on this one.
+        return self.principal + self.penalty_brought_forward
+
+    @property
+    def applied(self) -> Money:
+        """Prepayment applied at issue plus repayments since."""
+        return self.carry_applied + self.paid
+
+    @property
+    def owed(self) -> Money:
+        """What is still unpaid on this bill."""
+        return self.charges - self.applied
+
+    @property
+    def principal_owed(self) -> Money:
+        """Unpaid purchase parts (money pays the lines before the penalties)."""
+        rest = self.principal - self.applied
+        return rest if rest > ZERO else ZERO
+
+    @property
+    def penalty_owed(self) -> Money:
+        """Unpaid penalty brought forward onto this bill."""
+        return self.owed - self.principal_owed
+
+    @property
+    def settled(self) -> bool:
+        """True when nothing is owed on this bill."""
+        return not self.owed
+
+
+@dataclass(frozen=True, slots=True)
+class RedAccount:
+    """Snapshot of one customer's Kaspi Red: limit, plans, bills, carried prepayment, unbilled penalty."""
+
+    customer_id: str
+    limit: Money
+    opened_on: date
+    billing_day: int
+    new_terms_accepted: bool
+    purchases: tuple[Purchase, ...] = ()
+    bills: tuple[Bill, ...] = ()
+    carried: Money = ZERO
+    penalty_due: Money = ZERO
+    cancelled_purchase_ids: frozenset[str] = field(default_factory=frozenset)
+    closed: bool = False
+
+    @property
+    def limit_held(self) -> Money:
+        """Limit taken up by purchases (new terms: until fully repaid; old terms: unpaid principal)."""
+        return total([p.limit_held for p in self.purchases])
+
+    @property
+    def available(self) -> Money:
+        """Available amount for purchases: limit − held principal, within ``[0, limit]``."""
+        held = self.limit_held
+        if not self.new_terms_accepted:
+            # domain §4 (002 Q13488/Q1516): without the new terms "the limit is restored at once by the
+            # amount paid"; money carried to the next bill is paid money too, so it counts here.
+            held = held - self.carried
+            held = held if held > ZERO else ZERO
+        rest = self.limit - held
+        # Only reachable after an old-terms customer with carried prepayment accepts the new terms
+        # (carried money stops counting): the available amount is then zero, never negative.
+        return rest if rest > ZERO else ZERO
+
+    @property
+    def outstanding(self) -> Money:
+        """Everything owed: unpaid principal, unpaid penalties on bills and the penalty not yet billed."""
+        principal = total([p.outstanding for p in self.purchases])
+        return principal + total([b.penalty_owed for b in self.bills]) + self.penalty_due
+
+    @property
+    def open_bills(self) -> tuple[Bill, ...]:
+        """Bills with something still owed, oldest first."""
+        return tuple(b for b in self.bills if not b.settled)
+
+    def purchase(self, purchase_id: str) -> Purchase | None:
+        """The purchase with this id, if it has a live plan."""
+        for p in self.purchases:
+            if p.purchase_id == purchase_id:
+                return p
+        return None
+
+    def bill(self, bill_id: str) -> Bill | None:
+        """The bill with this id, if issued."""
+        for b in self.bills:
+            if b.bill_id == bill_id:
+                return b
+        return None
+
+
+def bill_id_for(customer_id: str, statement_date: date) -> str:
+    """Deterministic bill id, so re-running a business date cannot issue a second bill."""
+    return f"{customer_id}:{statement_date.isoformat()}"
