@@ -80,3 +80,23 @@ def settings(infra: Infra, pg_dsn: str, redis_prefix: str, topic_suffix: str) ->
         db=DatabaseSettings(dsn=pg_dsn),
         redis=RedisSettings(url=infra.redis_url, prefix=redis_prefix),
     )
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def module_settings(infra: Infra, pg_template: str) -> AsyncIterator[Settings]:
+    """Settings with a database, Redis prefix and topic suffix shared by one test module.
+
+    Services under test join consumer groups once per module (Tansu pauses ~3 s in every join), so
+    their tests share one database and isolate themselves by customer ids instead.
+    """
+    name = await pg.clone(infra.pg_dsn, pg_template)
+    suffix = f".m{uuid4().hex[:8]}"
+    yield Settings(
+        service="test",
+        kafka=KafkaSettings(bootstrap=infra.kafka_bootstrap, topic_suffix=suffix, retry_backoff_ms=10),
+        db=DatabaseSettings(dsn=pg.with_database(infra.pg_dsn, name)),
+        redis=RedisSettings(url=infra.redis_url, prefix=f"m{uuid4().hex[:10]}:"),
+        outbox_poll_interval_s=0.05,
+    )
+    if not os.environ.get("AQSHA_KEEP_TEST_DB"):
+        await pg.drop(infra.pg_dsn, name)

@@ -341,6 +341,10 @@ class BonusRedemptionRequested(Event):
     purchase_amount: PositiveTiyn = Field(description="Whole purchase price, in tiyn (for the 60 % cap).")
     merchant: Merchant = Field(description="Commerce channel of the purchase.")
     category: ServiceCategory | None = Field(default=None, description="Service category, if any.")
+    kind: PaymentKind = Field(
+        default=PaymentKind.PURCHASE,
+        description="What the bonus would pay for; bonus declines RED_BILL (bonuses never pay a Red bill).",
+    )
 
 
 class BonusRedemptionCancelled(Event):
