@@ -134,8 +134,9 @@ class IdempotencyGuard:
         if hit is not None:
             return hit
         lock_key = f"{self._prefix}{key}:lock"
-        locked = await self._redis_call(lambda r: r.set(lock_key, "1", nx=True, px=self._lock_ttl))
-        if locked is False:  # someone else is in flight: wait a little for their outcome
+        # True: we hold the lock; False: someone else is in flight; None: Redis unavailable.
+        locked = await self._redis_call(self._take_lock(lock_key))
+        if locked is False:  # wait a little for the winner's outcome, then ask the authority anyway
             deadline = time.monotonic() + self._wait
             while time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
@@ -150,6 +151,13 @@ class IdempotencyGuard:
         stored = json.dumps({"hash": digest, "outcome": outcome.value}, default=str)
         await self._redis_call(lambda r: r.set(self._prefix + key, stored, ex=self._ttl))
         return outcome
+
+    def _take_lock(self, lock_key: str) -> Callable[[Redis], Awaitable[bool]]:
+        async def take(r: Redis) -> bool:
+            # redis-py answers None, not False, when NX finds the key taken.
+            return bool(await r.set(lock_key, "1", nx=True, px=self._lock_ttl))
+
+        return take
 
     async def _authoritative(self, key: str, digest: str, effect: Effect) -> Outcome:
         async with self._pool.acquire() as conn, conn.transaction():

@@ -50,6 +50,7 @@ async def test_200_concurrent_submissions_of_one_key_make_one_effect(
     outcomes = await asyncio.gather(*(guard.run("req-1", payload, _effect("req-1", 500)) for _ in range(200)))
     assert await _effects(pool, "req-1") == 1
     assert sum(not o.replayed for o in outcomes) == 1
+    assert await redis.get(f"{redis_prefix}idem:pay:req-1:lock") is None, "the in-flight lock is released"
     assert len({o.value["effect_id"] for o in outcomes}) == 1
 
 
