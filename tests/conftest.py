@@ -100,3 +100,13 @@ async def module_settings(infra: Infra, pg_template: str) -> AsyncIterator[Setti
     )
     if not os.environ.get("AQSHA_KEEP_TEST_DB"):
         await pg.drop(infra.pg_dsn, name)
+
+
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier, so ``-m unit`` and friends select the whole suite."""
+    unmarked = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
+    if unmarked:
+        raise pytest.UsageError(f"tests without a tier marker ({', '.join(TIERS)}): {unmarked[:10]}")
