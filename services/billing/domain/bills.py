@@ -60,6 +60,10 @@ def issue_bill(account: RedAccount, business_date: date, calendar: WorkingDays) 
     bill_id = bill_id_for(account.customer_id, business_date)
     if account.bill(bill_id) is not None:
         return None  # Re-running a business date never issues a second bill.
+    if account.bills and business_date < account.bills[-1].statement_date:
+        # Business dates run forward (close-of-business); re-running an older date must not issue a
+        # bill behind a newer one (it would bring a later penalty back onto an earlier bill).
+        return None
     ledger = Ledger(account)
     # domain §4 Interpretation: the bill is issued on the billing day "for the parts that fall due in it".
     # ``<=`` lets a missed date caught up later still bill every part exactly once (``billed`` flag).
