@@ -1,0 +1,410 @@
+"""notify's use cases: turn an event into per-channel deliveries and deliver each exactly once.
+
+Per event: (1) one transaction records the event in the inbox, stores its receipt data and claims
+one PENDING delivery row per channel (``UNIQUE(source_event_id, channel)``, ``ON CONFLICT DO
+NOTHING``); it commits. (2) Each PENDING row is then locked (``FOR UPDATE SKIP LOCKED``), sent with
+retries and backoff, and marked SENT (or FAILED + dead letter) together with its
+``NotificationDelivered``/``NotificationFailed`` outbox row, in that same transaction. A crash
+during (2) rolls the row back to PENDING: a redelivered event or the periodic resume sends it again.
+
+One-time codes are never stored: the OTP delivery row holds the SMS with the code redacted and a
+salted SHA-256 of the code; only the in-memory event can send it. A PENDING OTP row whose event
+is not redelivered before the code expires ends FAILED.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.notify import store
+from services.notify.channels import Channel, ChannelError, Outgoing
+from services.notify.receipts import ReceiptData, allocation_lines
+from services.notify.rendering import RenderedMessage, Renderer
+from services.notify.settings import EMAIL, INBOX, PUSH, SMS, NotifySettings
+from shared.clock import Clock
+from shared.contracts.common import Locale, ReasonCode
+from shared.contracts.envelope import Envelope, new_envelope
+from shared.contracts.notify import NotificationChannel, NotificationDelivered, NotificationFailed
+from shared.db import Conn
+from shared.inbox import Inbox
+from shared.logging import mask_phone
+from shared.outbox import Outbox
+
+log = logging.getLogger("aqsha.notify")
+
+#: Customer-facing event types notify turns into messages.
+MESSAGE_EVENTS = frozenset(
+    {
+        "BillIssued",
+        "PaymentCompleted",
+        "PaymentFailed",
+        "OtpRequested",
+        "TopUpCompleted",
+        "TransferCompleted",
+        "RepaymentApplied",
+        "BillOverdueRecorded",
+        "PenaltyApplied",
+        "LimitRestored",
+        "OverpaymentRefunded",
+        "BonusAccrued",
+        "BonusReversed",
+    }
+)
+_CONTRACT_CHANNEL = {
+    INBOX: NotificationChannel.IN_APP,
+    PUSH: NotificationChannel.PUSH,
+    SMS: NotificationChannel.SMS,
+    EMAIL: NotificationChannel.EMAIL,
+}
+REDACTED_CODE = "******"
+
+
+def code_hash(source_event_id: UUID, code: str) -> str:
+    """Salted SHA-256 of a one-time code (the only form of it that is stored)."""
+    return hashlib.sha256(f"{source_event_id}:{code}".encode()).hexdigest()
+
+
+def repayment_receipt_number(repayment_id: UUID) -> str:
+    """A Red repayment's receipt number (the event carries none)."""
+    return f"RED-{repayment_id.hex[:16].upper()}"
+
+
+def message_context(env: Envelope[Any], receipt_url_base: str) -> dict[str, Any]:
+    """The template context of an event: its ``model_dump`` plus the display fields templates need."""
+    payload = env.payload
+    ctx: dict[str, Any] = payload.model_dump(mode="json")
+    if env.type == "PaymentCompleted":
+        r = payload.receipt
+        ctx.update(
+            receipt_number=r.receipt_number,
+            provider=r.payee,
+            account=r.provider_account or "—",
+            receipt_url=receipt_url_base + r.receipt_number,
+        )
+    elif env.type == "RepaymentApplied":
+        number = repayment_receipt_number(payload.repayment_id)
+        ctx.update(
+            receipt_number=number,
+            receipt_url=receipt_url_base + number,
+            applied_at=env.occurred_at.isoformat(),
+        )
+    elif env.type == "TransferCompleted" and payload.to_customer_id is not None:
+        ctx.pop("to_account", None)  # shown only between own accounts
+    return ctx
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What one event becomes: the template context, receipt data and the secret SMS text."""
+
+    context: dict[str, Any]
+    receipt: ReceiptData | None = None
+    payment_id: UUID | None = None
+    link: str | None = None
+
+
+class NotifyService:
+    """Handles events and delivers messages."""
+
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        settings: NotifySettings,
+        channels: Mapping[str, Channel],
+        clock: Clock,
+        renderer: Renderer | None = None,
+    ) -> None:
+        self.pool = pool
+        self.settings = settings
+        self.channels = channels
+        self.clock = clock
+        self.renderer = renderer or Renderer()
+        self.inbox = Inbox(settings.group)
+        self.outbox = Outbox()
+
+    # -- events ----------------------------------------------------------------------------------
+    async def handle(self, env: Envelope[Any]) -> None:
+        """Handle one envelope (idempotent: a redelivery only resumes what is still PENDING)."""
+        if env.type == "CustomerRegistered":
+            await self._register(env)
+            return
+        if env.type not in MESSAGE_EVENTS:
+            return
+        secret_body: str | None = None
+        async with self.pool.acquire() as conn:
+            customer = await store.get_customer(conn, env.payload.customer_id)
+            locale = customer.locale if customer else Locale.RU.value
+            async with conn.transaction():
+                if await self.inbox.claim(conn, env):
+                    plan = await self._plan(conn, env, customer)
+                    deliveries, secret_body = self._deliveries(env, plan, customer, locale)
+                    if plan.receipt is not None:
+                        await store.store_receipt(
+                            conn,
+                            receipt_number=plan.receipt.receipt_number,
+                            source_event_id=env.event_id,
+                            payment_id=plan.payment_id,
+                            customer_id=env.payload.customer_id,
+                            kind=plan.receipt.kind,
+                            data=plan.receipt.to_json_dict(),
+                            now=self.clock.now(),
+                        )
+                    await store.claim_deliveries(
+                        conn,
+                        source_event_id=env.event_id,
+                        event_type=env.type,
+                        customer_id=env.payload.customer_id,
+                        correlation_id=env.correlation_id,
+                        locale=locale,
+                        deliveries=deliveries,
+                        now=self.clock.now(),
+                    )
+            pending = await store.pending_ids(conn, env.event_id)
+        if env.type == "OtpRequested" and pending and secret_body is None:
+            # A redelivered OTP after a crash: the code is only in the event, render it again.
+            secret_body = self._render(env.type, locale, self._context(env), SMS).body
+        for delivery_id in pending:
+            await self.deliver(delivery_id, secret_body=secret_body)
+
+    async def _register(self, env: Envelope[Any]) -> None:
+        p = env.payload
+
+        async def effect(conn: Conn) -> None:
+            await store.upsert_customer(conn, p.customer_id, p.locale.value, p.phone, p.email)
+
+        await self.inbox.once(self.pool, env, effect)
+        log.info(
+            "customer registered", extra={"customer_id": str(p.customer_id), "phone": mask_phone(p.phone)}
+        )
+
+    def _context(self, env: Envelope[Any]) -> dict[str, Any]:
+        return message_context(env, self.settings.receipt_url_base)
+
+    async def _plan(self, conn: Conn, env: Envelope[Any], customer: store.CustomerRow | None) -> Plan:
+        ctx = self._context(env)
+        locale = customer.locale if customer else Locale.RU.value
+        p = env.payload
+        if env.type == "PaymentCompleted":
+            r = p.receipt
+            receipt = ReceiptData(
+                receipt_number=r.receipt_number,
+                created_at=r.created_at,
+                completed_at=r.completed_at,
+                payer_masked=r.payer_masked,
+                provider_or_merchant=r.payee,
+                account=r.provider_account or "—",
+                amount=r.amount,
+                fee=r.fee,
+                total=r.total,
+                funding=r.funding.value,
+                channel=r.channel.value,
+                status=r.status.value,
+                kind="PAYMENT",
+                locale=locale,
+            )
+            return Plan(ctx, receipt, p.payment_id, ctx["receipt_url"])
+        if env.type == "RepaymentApplied":
+            paid = await store.payment_receipt_data(conn, p.payment_id)
+            if paid is not None:
+                ctx["channel"] = paid["channel"]
+            receipt = ReceiptData(
+                receipt_number=ctx["receipt_number"],
+                created_at=env.occurred_at,
+                completed_at=env.occurred_at,
+                payer_masked=mask_phone(customer.phone) if customer else "—",
+                provider_or_merchant="Kaspi Red",
+                account=str(p.allocation.bill_id) if p.allocation.bill_id else "Kaspi Red",
+                amount=p.amount,
+                fee=0,
+                total=p.amount,
+                funding=paid["funding"] if paid else "GOLD",
+                channel=paid["channel"] if paid else "APP",
+                status="COMPLETED",
+                kind="RED_REPAYMENT",
+                allocation=allocation_lines(ctx["allocation"]),
+                locale=locale,
+            )
+            return Plan(ctx, receipt, p.payment_id, ctx["receipt_url"])
+        return Plan(ctx)
+
+    def _render(self, event_type: str, locale: str, ctx: Mapping[str, Any], channel: str) -> RenderedMessage:
+        return self.renderer.render(event_type, locale, ctx, channel=channel)
+
+    def _deliveries(
+        self, env: Envelope[Any], plan: Plan, customer: store.CustomerRow | None, locale: str
+    ) -> tuple[list[store.NewDelivery], str | None]:
+        out: list[store.NewDelivery] = []
+        data: dict[str, Any] = {"link": plan.link} if plan.link else {}
+        if env.type == "OtpRequested":
+            # Codes go only to the registered phone: the local copy wins over the event's.
+            phone = customer.phone if customer else env.payload.phone
+            real = self._render(env.type, locale, plan.context, SMS)
+            redacted = self._render(env.type, locale, {**plan.context, "code": REDACTED_CODE}, SMS)
+            out.append(
+                store.NewDelivery(
+                    SMS,
+                    phone,
+                    redacted.title,
+                    redacted.body,
+                    {},
+                    secret_hash=code_hash(env.event_id, env.payload.code),
+                    secret_expires_at=env.payload.expires_at,
+                )
+            )
+            return out, real.body
+        for channel in self.settings.channels_for(env.type):
+            address: str | None = None
+            if channel == EMAIL:
+                if customer is None or not customer.email:
+                    continue  # e-mail only for customers who gave one
+                address = customer.email
+            elif channel == SMS:
+                if customer is None:
+                    continue
+                address = customer.phone
+            msg = self._render(env.type, locale, plan.context, channel)
+            out.append(store.NewDelivery(channel, address, msg.title, msg.body, data))
+        return out, None
+
+    # -- delivery --------------------------------------------------------------------------------
+    async def deliver(self, delivery_id: int, *, secret_body: str | None = None) -> str | None:
+        """Send one PENDING delivery with retries; returns its final status (None: not ours to send)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            row = await store.lock_pending(conn, delivery_id)
+            if row is None:
+                return None
+            body = row["body"]
+            if row["secret_hash"] is not None:
+                if secret_body is None:
+                    expires = row["secret_expires_at"]
+                    if expires is not None and expires < self.clock.now():
+                        await self._fail(conn, row, 0, "one-time code expired before it could be sent")
+                        return "FAILED"
+                    return None  # only the redelivered event can send it
+                body = secret_body
+            channel = self.channels[row["channel"]]
+            message = Outgoing(
+                delivery_id=row["id"],
+                idempotency_key=f"{row['source_event_id']}:{row['channel']}",
+                source_event_id=str(row["source_event_id"]),
+                event_type=row["event_type"],
+                customer_id=str(row["customer_id"]),
+                locale=row["locale"],
+                address=row["address"],
+                title=row["title"],
+                body=body,
+                data=dict(row["data"] or {}),
+            )
+            attempts, error = await self._send_with_retries(conn, channel, message)
+            if error is None:
+                await store.finish(
+                    conn, row["id"], status="SENT", attempts=attempts, error=None, now=self.clock.now()
+                )
+                await self.outbox.add(conn, self._delivered(row, attempts))
+                log.info(
+                    "notification delivered",
+                    extra={
+                        "delivery_id": row["id"],
+                        "channel": row["channel"],
+                        "event_type": row["event_type"],
+                        "attempts": attempts,
+                    },
+                )
+                return "SENT"
+            await self._fail(conn, row, attempts, error)
+            return "FAILED"
+
+    async def _send_with_retries(
+        self, conn: Conn, channel: Channel, message: Outgoing
+    ) -> tuple[int, str | None]:
+        max_attempts = self.settings.delivery_max_attempts
+        backoff = self.settings.delivery_backoff_ms / 1000
+        error = ""
+        for attempt in range(1, max_attempts + 1):
+            try:
+                await channel.send(conn, message)
+            except ChannelError as exc:
+                error = str(exc)
+                log.warning(
+                    "notification send failed",
+                    extra={
+                        "delivery_id": message.delivery_id,
+                        "channel": channel.name,
+                        "attempt": attempt,
+                        "error": error,
+                        "permanent": exc.permanent,
+                    },
+                )
+                if exc.permanent or attempt == max_attempts:
+                    return attempt, error
+                await asyncio.sleep(backoff * 2 ** (attempt - 1))
+            else:
+                return attempt, None
+        return max_attempts, error
+
+    async def _fail(self, conn: Conn, row: asyncpg.Record, attempts: int, error: str) -> None:
+        now = self.clock.now()
+        reason_code = (
+            ReasonCode.NO_CONTACT
+            if "no phone" in error or "no e-mail" in error
+            else ReasonCode.DELIVERY_FAILED
+        )
+        await store.finish(conn, row["id"], status="FAILED", attempts=attempts, error=error, now=now)
+        await store.add_dead_letter(
+            conn, row, attempts=attempts, reason_code=reason_code.value, error=error, now=now
+        )
+        failed = NotificationFailed(
+            source_event_id=row["source_event_id"],
+            event_type=row["event_type"],
+            channel=_CONTRACT_CHANNEL[row["channel"]],
+            customer_id=row["customer_id"],
+            attempt_count=max(attempts, 1),
+            reason_code=reason_code,
+            reason=error[:500] or "delivery failed",
+        )
+        await self.outbox.add(conn, self._wrap(failed, row))
+        log.error(
+            "notification dead-lettered",
+            extra={
+                "delivery_id": row["id"],
+                "channel": row["channel"],
+                "event_type": row["event_type"],
+                "attempts": attempts,
+                "error": error,
+            },
+        )
+
+    def _delivered(self, row: asyncpg.Record, attempts: int) -> Envelope[NotificationDelivered]:
+        event = NotificationDelivered(
+            source_event_id=row["source_event_id"],
+            event_type=row["event_type"],
+            channel=_CONTRACT_CHANNEL[row["channel"]],
+            customer_id=row["customer_id"],
+            locale=Locale(row["locale"]),
+            attempt_count=attempts,
+        )
+        return self._wrap(event, row)
+
+    def _wrap(self, event: Any, row: asyncpg.Record) -> Envelope[Any]:
+        return new_envelope(
+            event,
+            producer="notify",
+            occurred_at=self.clock.now(),
+            correlation_id=row["correlation_id"],
+        )
+
+    async def resume_pending(self) -> int:
+        """Send every PENDING delivery not being sent right now (after a restart); returns how many ended."""
+        done = 0
+        for delivery_id in await store.pending_ids(self.pool):
+            if await self.deliver(delivery_id) is not None:
+                done += 1
+        return done

@@ -1,0 +1,433 @@
+"""notify against real PostgreSQL and Kafka, real local webhook (HTTP) and SMTP servers."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import random
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+from faststream import FastStream
+from faststream.kafka import KafkaBroker
+from pypdf import PdfReader
+
+from services.notify.app import create_app
+from services.notify.channels import IDEMPOTENCY_HEADER
+from services.notify.queries import get_receipt_pdf, inbox
+from services.notify.rendering import Renderer
+from services.notify.service import MESSAGE_EVENTS, message_context
+from services.notify.settings import NotifySettings
+from shared.contracts import notify as notify_contracts
+from shared.contracts.base import Contract
+from shared.contracts.common import Locale
+from shared.contracts.customers import CustomerRegistered
+from shared.contracts.envelope import Envelope, decode, encode, new_envelope
+from shared.contracts.samples import samples
+from shared.db import create_pool
+from shared.kafka import broker_factory
+from shared.logging import configure_logging
+from shared.money import fmt_tiyn
+from shared.settings import Settings
+from shared.topics import resolve, topic_for_contract
+from tests.support.kafka import create_topics, read_records
+
+pytestmark = pytest.mark.integration
+
+EMAIL_EVENTS = {"BillIssued", "PaymentCompleted", "RepaymentApplied"}
+
+
+# -- a real webhook receiver ----------------------------------------------------------------------
+@dataclass
+class Gateway:
+    """Records webhook calls; ``fail[customer or phone] = n`` fails the next n calls (-1: always)."""
+
+    requests: list[tuple[str, dict[str, str], dict[str, Any]]] = field(default_factory=list)
+    fail: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def calls(self, path: str, who: str) -> list[tuple[dict[str, str], dict[str, Any]]]:
+        with self.lock:
+            return [
+                (h, b)
+                for p, h, b in self.requests
+                if p == path and who in (b.get("customer_id"), b.get("to"))
+            ]
+
+
+def _start_gateway(gateway: Gateway) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            who = body.get("customer_id") or body.get("to")
+            with gateway.lock:
+                gateway.requests.append((self.path, dict(self.headers), body))
+                left = gateway.fail.get(who, 0)
+                if left > 0:
+                    gateway.fail[who] = left - 1
+            status = 503 if left != 0 else 200
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return server
+
+
+class Mailbox:
+    """aiosmtpd handler keeping every accepted message."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[list[str], str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append((list(envelope.rcpt_tos), envelope.content.decode("utf-8", "replace")))
+        return "250 OK"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Env:
+    settings: NotifySettings
+    pool: asyncpg.Pool
+    producer: KafkaBroker
+    gateway: Gateway
+    mailbox: Mailbox
+    logs: io.StringIO
+    renderer: Renderer = field(default_factory=Renderer)
+
+    async def publish(self, env: Envelope[Any], times: int = 1) -> None:
+        topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
+        for _ in range(times):
+            await self.producer.publish(encode(env), topic=topic, key=env.key.encode())
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def env(module_settings: Settings) -> AsyncIterator[Env]:
+    gateway = Gateway()
+    server = _start_gateway(gateway)
+    mailbox = Mailbox()
+    smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
+    smtp.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    settings = NotifySettings.model_validate(
+        {
+            **module_settings.model_dump(),
+            "service": "notify",
+            "push_webhook_url": f"{base}/push",
+            "sms_webhook_url": f"{base}/sms",
+            "smtp_host": "127.0.0.1",
+            "smtp_port": smtp.port,
+            "delivery_max_attempts": 3,
+            "delivery_backoff_ms": 10,
+            "resume_interval_s": 0.5,
+        }
+    )
+    await create_topics(settings.kafka)
+    app: FastStream = create_app(settings)
+    logs = io.StringIO()
+    configure_logging("notify", "INFO", stream=logs)  # capture the JSON log stream
+    producer = broker_factory(settings.kafka, client_id="notify-test-producer")
+    await producer.connect()
+    pool = await create_pool(settings.db.dsn, "notify", max_size=3)
+    await app.start()
+    try:
+        yield Env(settings, pool, producer, gateway, mailbox, logs)
+    finally:
+        await app.stop()
+        await producer.stop()
+        await pool.close()
+        smtp.stop()
+        server.shutdown()
+        root = logging.getLogger()
+        for handler in [h for h in root.handlers if getattr(h, "_aqsha", False)]:
+            root.removeHandler(handler)  # leave logging as the other modules found it
+
+
+# -- helpers ----------------------------------------------------------------------------------------
+async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not reached in time")
+
+
+def _phone() -> str:
+    return "+7701" + "".join(random.choices("0123456789", k=7))
+
+
+async def register(env: Env, *, locale: Locale = Locale.RU, email: bool = True) -> CustomerRegistered:
+    cid = uuid4()
+    customer = CustomerRegistered(
+        customer_id=cid,
+        phone=_phone(),
+        iin="900101300123",
+        full_name="Асель Касымова",
+        locale=locale,
+        email=f"{cid.hex[:8]}@example.kz" if email else None,
+    )
+    await env.publish(new_envelope(customer, producer="test", occurred_at=datetime.now(UTC)))
+    await until(lambda: _exists(env.pool, "SELECT 1 FROM customers WHERE customer_id = $1", cid))
+    return customer
+
+
+async def _exists(pool: asyncpg.Pool, sql: str, *args: Any) -> bool:
+    return await pool.fetchval(sql, *args) is not None
+
+
+def event_for(customer: CustomerRegistered, type_name: str, **changes: Any) -> Envelope[Any]:
+    """The contract sample of ``type_name``, re-addressed to ``customer`` (new ids where they matter)."""
+    sample = next(s for s in samples() if type_name == s.TYPE)
+    update: dict[str, Any] = {"customer_id": customer.customer_id, **changes}
+    if type_name == "OtpRequested":
+        update.setdefault("phone", customer.phone)
+    if type_name == "PaymentCompleted":
+        receipt = sample.receipt.model_copy(update={"receipt_number": f"R-{uuid4().hex[:12].upper()}"})  # type: ignore[attr-defined]
+        update["receipt"] = receipt
+        update["payment_id"] = uuid4()
+    if type_name == "RepaymentApplied":
+        update["repayment_id"] = uuid4()
+    payload: Contract = sample.model_copy(update=update)
+    return new_envelope(payload, producer="test", occurred_at=datetime.now(UTC))
+
+
+async def settled(env: Env, source: UUID, count: int) -> None:
+    """Wait until ``count`` deliveries of ``source`` exist and none is PENDING."""
+
+    async def done() -> bool:
+        row = await env.pool.fetchrow(
+            "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'PENDING') AS pending "
+            "FROM deliveries WHERE source_event_id = $1",
+            source,
+        )
+        assert row is not None
+        return bool(row["n"] == count and row["pending"] == 0)
+
+    await until(done)
+
+
+async def notify_events(env: Env, source: UUID, until_n: int) -> list[Envelope[Any]]:
+    topic = resolve("aqsha.notify.events", env.settings.kafka.topic_suffix)
+    records = await read_records(env.settings.kafka.bootstrap, topic, until=until_n, timeout_s=20)
+    out = [decode(r.value or b"") for r in records]
+    return [e for e in out if getattr(e.payload, "source_event_id", None) == source]
+
+
+# -- tests --------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("locale", [Locale.KK])
+async def test_every_customer_facing_event_reaches_its_channels(env: Env, locale: Locale) -> None:
+    customer = await register(env, locale=locale)
+    envelopes = [event_for(customer, t) for t in sorted(MESSAGE_EVENTS)]
+    for e in envelopes:
+        await env.publish(e)
+    for e in envelopes:
+        expected = 1 if e.type == "OtpRequested" else (3 if e.type in EMAIL_EVENTS else 2)
+        await settled(env, e.event_id, expected)
+    statuses = await env.pool.fetch(
+        "SELECT event_type, channel, status FROM deliveries WHERE customer_id = $1", customer.customer_id
+    )
+    assert {r["status"] for r in statuses} == {"SENT"}
+    channels: dict[str, set[str]] = {}
+    for r in statuses:
+        channels.setdefault(r["event_type"], set()).add(r["channel"])
+    for e in envelopes:
+        if e.type == "OtpRequested":
+            assert channels[e.type] == {"sms"}
+        elif e.type in EMAIL_EVENTS:
+            assert channels[e.type] == {"inbox", "push", "email"}
+        else:
+            assert channels[e.type] == {"inbox", "push"}
+
+    # The inbox holds the renderer's text in the customer's locale.
+    messages = {m.event_type: m for m in await inbox(env.pool, customer.customer_id)}
+    assert set(messages) == MESSAGE_EVENTS - {"OtpRequested"}
+    for e in envelopes:
+        if e.type == "OtpRequested":
+            continue
+        rendered = env.renderer.render(
+            e.type, locale.value, message_context(e, env.settings.receipt_url_base), channel="inbox"
+        )
+        assert messages[e.type].locale == locale.value
+        assert (messages[e.type].title, messages[e.type].body) == (rendered.title, rendered.body), e.type
+    receipt_link = messages["PaymentCompleted"].link
+    [paid] = [e for e in envelopes if e.type == "PaymentCompleted"]
+    assert receipt_link == f"aqsha://receipts/{paid.payload.receipt.receipt_number}"
+
+    # Push got one call per event, with the idempotency key; e-mail went to the customer's address.
+    push = env.gateway.calls("/push", str(customer.customer_id))
+    assert len(push) == len(MESSAGE_EVENTS) - 1
+    keys = {h[IDEMPOTENCY_HEADER] for h, _ in push}
+    assert keys == {f"{e.event_id}:push" for e in envelopes if e.type != "OtpRequested"}
+    mails = [m for m in env.mailbox.messages if m[0] == [customer.email]]
+    assert len(mails) == len(EMAIL_EVENTS)
+
+
+async def test_redelivered_events_deliver_once_per_channel(env: Env) -> None:
+    customer = await register(env)
+    envelopes = [event_for(customer, t) for t in ("BillIssued", "BonusAccrued", "PaymentCompleted")]
+    for e in envelopes:
+        await env.publish(e, times=3)
+    for e in envelopes:
+        await settled(env, e.event_id, 3 if e.type in EMAIL_EVENTS else 2)
+    marker = event_for(customer, "LimitRestored")  # published after: when it is done, all were consumed
+    await env.publish(marker)
+    await settled(env, marker.event_id, 2)
+    push = env.gateway.calls("/push", str(customer.customer_id))
+    keys = [h[IDEMPOTENCY_HEADER] for h, _ in push]
+    assert sorted(keys) == sorted({*keys}), "one push per event"
+    assert len(keys) == 4
+    assert len(await inbox(env.pool, customer.customer_id)) == 4
+    assert len([m for m in env.mailbox.messages if m[0] == [customer.email]]) == 2
+    sources = [e.event_id for e in envelopes]
+    delivered: set[tuple[UUID, str]] = set()
+
+    async def all_published() -> bool:
+        for src in sources:
+            for x in await notify_events(env, src, until_n=1):
+                assert x.type == "NotificationDelivered"
+                delivered.add((x.payload.source_event_id, x.payload.channel.value))
+        return len(delivered) >= 3 + 2 + 3
+
+    await until(all_published)
+    assert len(delivered) == 3 + 2 + 3, "one NotificationDelivered per (event, channel)"
+
+
+async def test_a_channel_failing_twice_then_succeeding_delivers_once(env: Env) -> None:
+    customer = await register(env, email=False)
+    env.gateway.fail[str(customer.customer_id)] = 2
+    e = event_for(customer, "TopUpCompleted")
+    await env.publish(e)
+    await settled(env, e.event_id, 2)
+    row = await env.pool.fetchrow(
+        "SELECT status, attempts FROM deliveries WHERE source_event_id = $1 AND channel = 'push'", e.event_id
+    )
+    assert row is not None
+    assert (row["status"], row["attempts"]) == ("SENT", 3)
+    push = env.gateway.calls("/push", str(customer.customer_id))
+    assert len(push) == 3
+    assert {h[IDEMPOTENCY_HEADER] for h, _ in push} == {f"{e.event_id}:push"}
+
+    async def published() -> bool:
+        events = await notify_events(env, e.event_id, until_n=1)
+        return any(x.payload.channel == "PUSH" for x in events)
+
+    await until(published)
+    events = await notify_events(env, e.event_id, until_n=1)
+    push_events = [x for x in events if x.payload.channel == "PUSH"]
+    assert [x.type for x in push_events] == ["NotificationDelivered"]
+    assert push_events[0].payload.attempt_count == 3
+
+
+async def test_a_channel_always_failing_ends_in_dead_letter_and_notification_failed(env: Env) -> None:
+    customer = await register(env, email=False)
+    env.gateway.fail[str(customer.customer_id)] = -1
+    e = event_for(customer, "PenaltyApplied")
+    await env.publish(e)
+    await settled(env, e.event_id, 2)
+    rows = await env.pool.fetch(
+        "SELECT channel, status FROM deliveries WHERE source_event_id = $1", e.event_id
+    )
+    status = {r["channel"]: r["status"] for r in rows}
+    assert status == {"inbox": "SENT", "push": "FAILED"}
+    dead = await env.pool.fetchrow(
+        "SELECT channel, attempts, reason_code, error FROM delivery_dead_letters WHERE source_event_id = $1",
+        e.event_id,
+    )
+    assert dead is not None
+    assert (dead["channel"], dead["attempts"], dead["reason_code"]) == ("push", 3, "DELIVERY_FAILED")
+    assert "503" in dead["error"]
+
+    async def failed_published() -> bool:
+        return any(x.type == "NotificationFailed" for x in await notify_events(env, e.event_id, until_n=1))
+
+    await until(failed_published)
+    failed = [x for x in await notify_events(env, e.event_id, until_n=1) if x.type == "NotificationFailed"]
+    assert len(failed) == 1
+    payload: notify_contracts.NotificationFailed = failed[0].payload
+    assert payload.channel == notify_contracts.NotificationChannel.PUSH
+    assert payload.attempt_count == 3
+    assert payload.customer_id == customer.customer_id
+
+
+async def test_receipt_pdf_fetched_by_number_has_its_number_and_amount(env: Env) -> None:
+    customer = await register(env)
+    e = event_for(customer, "PaymentCompleted")
+    await env.publish(e)
+    await settled(env, e.event_id, 3)
+    number = e.payload.receipt.receipt_number
+    pdf = await get_receipt_pdf(env.pool, number)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace("\u00a0", " ")
+    assert number in text
+    assert fmt_tiyn(e.payload.receipt.amount).replace("\u00a0", " ") in text
+    assert await get_receipt_pdf(env.pool, number) == pdf, "cached and deterministic"
+    [message] = [m for m in await inbox(env.pool, customer.customer_id) if m.event_type == "PaymentCompleted"]
+    assert message.link == f"aqsha://receipts/{number}"
+    assert f"aqsha://receipts/{number}" in message.body
+
+
+async def test_otp_goes_only_by_sms_and_the_code_is_never_logged_or_stored(env: Env) -> None:
+    customer = await register(env)
+    code = "".join(random.choices("123456789", k=6))
+    e = event_for(customer, "OtpRequested", code=code)
+    await env.publish(e)
+    await settled(env, e.event_id, 1)
+    sms = env.gateway.calls("/sms", customer.phone)
+    assert len(sms) == 1
+    headers, body = sms[0]
+    assert code in body["text"]
+    assert body["to"] == customer.phone
+    assert headers[IDEMPOTENCY_HEADER] == f"{e.event_id}:sms"
+    assert env.gateway.calls("/push", str(customer.customer_id)) == []
+    assert not [m for m in env.mailbox.messages if m[0] == [customer.email]]
+    assert await inbox(env.pool, customer.customer_id) == []
+    # Not in the logs, not in any notify table.
+    logs = env.logs.getvalue()
+    assert logs, "the JSON log stream was captured"
+    assert code not in logs
+    assert customer.phone not in logs
+    for table in ("deliveries", "inbox_messages", "receipts", "delivery_dead_letters", "outbox", "inbox"):
+        dump = await env.pool.fetchval(f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")
+        assert code not in dump, table
+
+
+async def test_a_pending_delivery_left_by_a_crash_is_resumed_once(env: Env) -> None:
+    # As if the service was killed after claiming the delivery and before marking it: a PENDING row.
+    customer = await register(env, email=False)
+    source = uuid4()
+    await env.pool.execute(
+        "INSERT INTO deliveries(source_event_id, event_type, channel, customer_id, correlation_id, locale, "
+        "title, body, created_at) VALUES ($1, 'LimitRestored', 'push', $2, $3, 'ru', 't', 'b', now())",
+        source,
+        customer.customer_id,
+        uuid4(),
+    )
+    await settled(env, source, 1)
+    assert (
+        await env.pool.fetchval("SELECT status FROM deliveries WHERE source_event_id = $1", source) == "SENT"
+    )
+    push = env.gateway.calls("/push", str(customer.customer_id))
+    assert [h[IDEMPOTENCY_HEADER] for h, _ in push] == [f"{source}:push"]
