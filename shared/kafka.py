@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -131,7 +131,7 @@ async def dead_letter(
 
 def subscribe(
     broker: KafkaBroker,
-    topic: str,
+    topics: str | Sequence[str],
     *,
     group: str,
     handler: Handler,
@@ -141,12 +141,14 @@ def subscribe(
     dead_letterer: DeadLetterPublisher | None = None,
     **subscriber_options: Any,
 ) -> Any:
-    """Register an at-least-once handler for envelopes on ``topic`` (a base name from ``shared.topics``).
+    """Register an at-least-once handler for envelopes on one or more topics (``shared.topics`` names).
 
-    ``accept`` limits the contract types the handler sees; other (known) types on the topic are
-    acknowledged and skipped: consumers are tolerant readers of topics they share.
+    Several topics share one consumer, so a service joins its group once (each join costs a
+    rebalance, and ~3 s on Tansu). ``accept`` limits the contract types the handler sees; other
+    (known) types on the topics are acknowledged and skipped: consumers are tolerant readers of
+    topics they share.
     """
-    name = resolve(topic, settings.topic_suffix)
+    names = [resolve(t, settings.topic_suffix) for t in ([topics] if isinstance(topics, str) else topics)]
     accepted = frozenset(accept) if accept is not None else None
     max_attempts = settings.max_handler_attempts
     backoff = settings.retry_backoff_ms / 1000
@@ -160,11 +162,11 @@ def subscribe(
     publish_dead_letter: DeadLetterPublisher = dead_letterer or _to_dlq
 
     @broker.subscriber(
-        name,
+        *names,
         group_id=group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
-        title=f"{name}:{group}",
+        title=f"{'+'.join(names)}:{group}",
         **subscriber_options,
     )
     async def _consume(msg: KafkaMessage) -> None:

@@ -54,27 +54,24 @@ def register_handlers(broker: KafkaBroker, ctx: BillingContext) -> None:
         # command re-runs harmlessly; the job spans many transactions, so no single inbox claim.
         await ctx.svc.run_business_day(command.business_date, requested_by=command.requested_by)
 
+    async def dispatch(env: Envelope[Any]) -> None:
+        await (on_command if env.type == "RunBusinessDay" else on_event)(env)
+
+    # One consumer for all three topics: one group join instead of three rebalancing members.
     subscribe(
         broker,
-        ACCOUNTS_TOPIC,
+        [ACCOUNTS_TOPIC, PAYMENTS_TOPIC, COMMANDS_TOPIC],
         group=ctx.group,
-        handler=on_event,
+        handler=dispatch,
         settings=ctx.kafka,
-        accept=["RedAccountOpened", "RedTermsAccepted", "RedAccountClosed"],
-    )
-    subscribe(
-        broker,
-        PAYMENTS_TOPIC,
-        group=ctx.group,
-        handler=on_event,
-        settings=ctx.kafka,
-        accept=["RedPurchaseRequested", "RedPurchaseCancelled", "PaymentRefunded", "PaymentCompleted"],
-    )
-    subscribe(
-        broker,
-        COMMANDS_TOPIC,
-        group=ctx.group,
-        handler=on_command,
-        settings=ctx.kafka,
-        accept=["RunBusinessDay"],
+        accept=[
+            "RedAccountOpened",
+            "RedTermsAccepted",
+            "RedAccountClosed",
+            "RedPurchaseRequested",
+            "RedPurchaseCancelled",
+            "PaymentRefunded",
+            "PaymentCompleted",
+            "RunBusinessDay",
+        ],
     )

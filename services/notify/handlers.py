@@ -49,7 +49,11 @@ def register_handlers(broker: KafkaBroker, ctx: NotifyContext) -> None:
     async def handle(env: Envelope[Any]) -> None:
         await ctx.require().handle(env)
 
-    for topic, types in SUBSCRIPTIONS.items():
-        subscribe(
-            broker, topic, group=ctx.settings.group, handler=handle, settings=ctx.settings.kafka, accept=types
-        )
+    subscribe(
+        broker,
+        list(SUBSCRIPTIONS),
+        group=ctx.settings.group,
+        handler=handle,
+        settings=ctx.settings.kafka,
+        accept=[t for types in SUBSCRIPTIONS.values() for t in types],
+    )
