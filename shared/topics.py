@@ -52,7 +52,14 @@ def dlq_name(topic: str) -> str:
 
 
 def resolve(name: str, suffix: str = "") -> str:
-    """The concrete topic name: ``name`` plus an optional isolation suffix (tests, parallel runs)."""
+    """The concrete topic name: ``name`` plus an optional isolation suffix (tests, parallel runs).
+
+    The suffix goes before the dead-letter suffix, so ``resolve(dlq_name(t), s) ==
+    dlq_name(resolve(t, s))``: a consumer that only knows a record's concrete topic dead-letters to
+    the same name that ``ensure_topics`` created.
+    """
+    if name.endswith(DLQ_SUFFIX):
+        return dlq_name(f"{name.removesuffix(DLQ_SUFFIX)}{suffix}")
     return f"{name}{suffix}"
 
 

@@ -80,7 +80,7 @@ def test_resolve_adds_the_isolation_suffix() -> None:
     assert resolve("aqsha.bonus.events") == "aqsha.bonus.events"
     assert resolve("aqsha.bonus.events", "-t42") == "aqsha.bonus.events-t42"
     assert PAYMENTS_OTP.resolved("-x") == "aqsha.payments.otp-x"
-    assert resolve(dlq_name("aqsha.bonus.events"), "-t42") == "aqsha.bonus.events.dlq-t42"
+    assert resolve(dlq_name("aqsha.bonus.events"), "-t42") == "aqsha.bonus.events-t42.dlq"
 
 
 def test_unknown_lookups_raise() -> None:
@@ -88,3 +88,11 @@ def test_unknown_lookups_raise() -> None:
         topic_for_contract("Nope")
     with pytest.raises(KeyError):
         topic_by_name("aqsha.nope")
+
+
+def test_suffix_and_dead_letter_suffix_commute() -> None:
+    from shared.topics import dlq_name, resolve
+
+    for spec in all_topics(include_dlq=False):
+        assert resolve(dlq_name(spec.name), ".t1") == dlq_name(resolve(spec.name, ".t1"))
+        assert resolve(dlq_name(spec.name), ".t1") == f"{spec.name}.t1.dlq"

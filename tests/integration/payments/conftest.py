@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from uuid import UUID, uuid4
@@ -23,10 +23,9 @@ from shared.contracts.common import AccountKind, Channel, TariffProfile
 from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import Envelope, decode, encode, new_envelope
 from shared.contracts.payments import TopUp, TopUpCompleted
-from shared.kafka import ensure_topics
 from shared.settings import Settings
 from shared.topics import dlq_name, resolve, topic_for_contract
-from tests.support.kafka import create_topics, spec
+from tests.support.kafka import create_topics
 
 T = TypeVar("T")
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -211,12 +210,7 @@ async def payments(module_settings: Settings) -> AsyncIterator[Payments]:
     clock = ManualClock(START)
     runtime = PaymentsRuntime(settings, clock=clock)
     suffix = settings.kafka.topic_suffix
-    # The subscriber helper dead-letters to dlq_name(<resolved topic>), i.e. "<topic><suffix>.dlq",
-    # while ensure_topics creates "<topic>.dlq<suffix>" (see docs/payments.md, kernel issues): create
-    # the name the helper really uses.
-    dlq_topic = dlq_name(resolve("aqsha.payments.commands", suffix))
-    dlq_spec = replace(spec("aqsha.payments.commands.dlq"), name=dlq_topic)
-    await ensure_topics(settings.kafka.model_copy(update={"topic_suffix": ""}), [dlq_spec])
+    dlq_topic = resolve(dlq_name("aqsha.payments.commands"), suffix)  # created by create_topics
     collector = Collector(
         settings.kafka.bootstrap, [*(resolve(t, suffix) for t in WATCHED), dlq_topic], dlq_topic=dlq_topic
     )
