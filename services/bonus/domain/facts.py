@@ -4,44 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from enum import StrEnum
 from typing import Final
 
 from shared.clock import ALMATY, business_date_of
+from shared.contracts.common import Funding, Merchant, PaymentKind
 from shared.money import Money
 
 __all__ = ["ALMATY", "NEVER_ACCRUES", "Funding", "Merchant", "PaymentFacts", "PaymentKind", "business_date"]
-
-
-# The enums mirror shared.contracts.common value for value (tests check it), so the adapter maps
-# PaymentCompleted by value while this layer stays free of pydantic models.
-class PaymentKind(StrEnum):
-    """What the customer did (domain brief §2)."""
-
-    SERVICE = "SERVICE"
-    PURCHASE = "PURCHASE"
-    TRANSFER = "TRANSFER"
-    TOP_UP = "TOP_UP"
-    RED_BILL = "RED_BILL"
-
-
-class Merchant(StrEnum):
-    """Where a purchase was made inside the ecosystem (domain brief §2, §3)."""
-
-    KASPI_MAGAZIN = "KASPI_MAGAZIN"
-    KASPI_QR = "KASPI_QR"
-    KASPI_TRAVEL = "KASPI_TRAVEL"
-
-
-class Funding(StrEnum):
-    """The funding source the customer picked (domain brief §2 step 3)."""
-
-    GOLD = "GOLD"
-    WALLET = "WALLET"
-    EXTERNAL_CARD = "EXTERNAL_CARD"
-    RED = "RED"
-    BONUS = "BONUS"
-    CASH = "CASH"  # cash at a Kaspi terminal or ATM (Red bill payments); never earns bonus
 
 
 # Bonus never accrues on these, under any program: they move the customer's own money or repay

@@ -1,54 +1,22 @@
 """Request value objects for the payments domain.
 
 These are local, pure mirrors of the command contracts; the handlers map the pydantic models onto
-them. Enum values are the wire strings.
+them. The enums are the contracts' own (``shared.contracts.common``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import StrEnum
 
+from shared.contracts.common import AccountKind
+from shared.contracts.common import Channel as Channel  # re-exported: the wire enums live in contracts
+from shared.contracts.common import Funding as Funding
+from shared.contracts.common import Merchant as Merchant
 from shared.money import Money
 
-
-class Channel(StrEnum):
-    """Where the customer started the operation."""
-
-    APP = "APP"
-    TERMINAL = "TERMINAL"
-    ATM = "ATM"
-    CASHIER = "CASHIER"
-
-
-class Funding(StrEnum):
-    """What pays for the operation.
-
-    ``CASH`` is an addition to the contract's funding list: cash inserted at a TERMINAL or ATM,
-    the only funding of a cash Red bill payment (domain §4 "cash at Kaspi terminals and ATMs").
-    """
-
-    GOLD = "GOLD"
-    WALLET = "WALLET"
-    EXTERNAL_CARD = "EXTERNAL_CARD"
-    RED = "RED"
-    BONUS = "BONUS"
-    CASH = "CASH"
-
-
-class Merchant(StrEnum):
-    """The merchant kinds a purchase can go to (domain §2, §3)."""
-
-    KASPI_MAGAZIN = "KASPI_MAGAZIN"
-    KASPI_QR = "KASPI_QR"
-    KASPI_TRAVEL = "KASPI_TRAVEL"
-
-
-class AccountType(StrEnum):
-    """A customer's money account in payments (domain §1: Gold, and Wallet by interpretation)."""
-
-    GOLD = "GOLD"
-    WALLET = "WALLET"
+# One definition of the wire enums: the contracts' (domain §1, §2, §4). ``AccountType`` is the
+# contract's ``AccountKind`` (GOLD and WALLET, the latter by interpretation of domain §1).
+AccountType = AccountKind
 
 
 @dataclass(frozen=True, slots=True)
