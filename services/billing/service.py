@@ -201,6 +201,8 @@ class BillingService:
         stored = await store.lock_account(conn, p.customer_id)
         if stored is None:
             return
+        if stored.account.closed:
+            return  # closing again changes nothing (no write, no event)
         result = close_account(stored.account)
         if isinstance(result, Rejected):
             log.warning(
@@ -398,13 +400,17 @@ class BillingService:
                         purchase_id=_uuid(a.purchases_settled[0]) if len(a.purchases_settled) == 1 else None,
                     )
                 )
-        if allocation.refunded_to_gold:
-            # domain §4 allocation step 3: everything repaid → the rest goes to Kaspi Gold at once.
+        # domain §4 allocation step 3: everything repaid → the rest goes to Kaspi Gold at once. The
+        # Gold credit is what really leaves Red (the domain's figure): it includes an earlier carried
+        # prepayment released with this payment, which the contract allocation (this payment's money
+        # only) may not show.
+        to_gold = rep.allocation.refunded_to_gold.tiyn if rep is not None else allocation.refunded_to_gold
+        if to_gold:
             events.append(
                 OverpaymentRefunded(
                     refund_id=store.derived_id("overpayment", p.payment_id),
                     customer_id=p.customer_id,
-                    amount=allocation.refunded_to_gold,
+                    amount=to_gold,
                     reason=OverpaymentReason.OVERPAYMENT,
                 )
             )

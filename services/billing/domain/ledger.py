@@ -82,7 +82,7 @@ class Ledger:
             left = left - cut
             new_parts.append(replace(part, amount=part.amount - cut) if cut else part)
         reduced = money - left
-        self.put(replace(p, parts=tuple(reversed(new_parts)), refunded=p.refunded + reduced))
+        self.put(replace(p, parts=tuple(reversed(new_parts))))
         return reduced
 
     # -- bills ----------------------------------------------------------------------------------

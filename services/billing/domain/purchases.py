@@ -161,6 +161,10 @@ def refund_purchase(
     # The refund lowers the purchase's unbilled parts from the fourth backwards, so the next bills
     # stay as announced as long as possible; the limit it held comes back by the refunded amount.
     reduced = ledger.reduce_from_last(purchase_id, amount)
+    # The whole refund counts against the price, including the excess over the unbilled parts (money
+    # already paid, returned below): otherwise a later refund could return more than the price.
+    current = ledger.get(purchase_id)
+    ledger.put(replace(current, refunded=purchase.refunded + amount))
     if account.new_terms_accepted:
         # Old terms already re-derive the hold from the unpaid principal (Ledger.rehold).
         current = ledger.get(purchase_id)

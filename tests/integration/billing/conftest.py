@@ -24,8 +24,8 @@ from shared.clock import ALMATY, SystemClock
 from shared.contracts.base import Contract
 from shared.contracts.billing import RedAccountOpened, RunBusinessDay
 from shared.contracts.common import Channel, Funding, Merchant, PaymentKind, PaymentStatus
-from shared.contracts.envelope import decode, encode, new_envelope
-from shared.contracts.payments import PaymentCompleted, Receipt, RedPurchaseRequested
+from shared.contracts.envelope import Envelope, decode, encode, new_envelope
+from shared.contracts.payments import PaymentCompleted, PaymentRefunded, Receipt, RedPurchaseRequested
 from shared.db import create_pool
 from shared.settings import Settings
 from shared.topics import resolve, topic_for_contract
@@ -68,11 +68,69 @@ class Billing:
     async def publish(self, payload: Contract, *, key: str | None = None) -> UUID:
         """Publish an envelope to the contract's topic, as its producer would; return its event id."""
         env = new_envelope(payload, key=key, producer="test", occurred_at=datetime.now(UTC))
-        topic = resolve(topic_for_contract(payload.TYPE).name, self.settings.kafka.topic_suffix)
+        await self.publish_envelope(env)
+        return env.event_id
+
+    async def publish_envelope(self, env: Envelope[Any]) -> None:
+        """Publish this exact envelope (same event id), e.g. to redeliver it."""
+        topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
         broker = self.app.broker
         assert isinstance(broker, KafkaBroker)
         await broker.publish(encode(env), topic=topic, key=env.key.encode())
-        return env.event_id
+
+    async def refund(
+        self, customer: UUID, payment: UUID, amount: int, *, total_refunded: int, original_amount: int
+    ) -> Envelope[Any]:
+        """A merchant refund of a RED purchase; waits until billing handled it; returns the envelope."""
+        env = new_envelope(
+            PaymentRefunded(
+                payment_id=payment,
+                refund_id=uuid4(),
+                customer_id=customer,
+                kind=PaymentKind.PURCHASE,
+                amount=amount,
+                total_refunded=total_refunded,
+                original_amount=original_amount,
+                funding=Funding.RED,
+                merchant=Merchant.KASPI_MAGAZIN,
+                status=(
+                    PaymentStatus.REFUNDED
+                    if total_refunded == original_amount
+                    else PaymentStatus.PARTIALLY_REFUNDED
+                ),
+            ),
+            producer="test",
+            occurred_at=datetime.now(UTC),
+        )
+        await self.publish_envelope(env)
+        await self.handled(env.event_id)
+        return env
+
+    async def barrier(self, customer: UUID) -> None:
+        """Wait until billing consumed everything published so far on the customer's payments partition.
+
+        Publishes an event billing must ignore (a refund of a GOLD-funded payment) with the customer's
+        key, so it lands behind earlier payments events of that customer; once it is in the inbox,
+        every earlier one (e.g. a redelivery the inbox skips) has been consumed too.
+        """
+        event_id = await self.publish(
+            PaymentRefunded(
+                payment_id=uuid4(),
+                refund_id=uuid4(),
+                customer_id=customer,
+                kind=PaymentKind.PURCHASE,
+                amount=1,
+                total_refunded=1,
+                original_amount=1,
+                funding=Funding.GOLD,
+                status=PaymentStatus.REFUNDED,
+            )
+        )
+        await self.handled(event_id)
+
+    async def version(self, customer: UUID) -> int:
+        """The account row's version (bumped on every write)."""
+        return int(await self.pool.fetchval("SELECT version FROM accounts WHERE customer_id = $1", customer))
 
     async def handled(self, event_id: UUID) -> None:
         """Wait until billing's inbox recorded the event (its effects committed with it)."""

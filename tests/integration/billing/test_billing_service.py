@@ -7,17 +7,19 @@ and move the business date themselves, directly (the ops path) or with the RunBu
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from uuid import UUID
 
 import pytest
 
 from services.billing.queries import account_summary, bills
+from services.billing.store import derived_id
 from shared.calendar import load_kz_calendar
 from shared.clock import ALMATY
 from shared.contracts.billing import LimitRestoreReason, OverpaymentReason, RedAccountClosed
 from shared.contracts.common import Channel, Funding, ReasonCode
 from shared.contracts.payments import RedPurchaseCancelled
-from tests.integration.billing.conftest import Billing, at, tenge
+from tests.integration.billing.conftest import Billing, at, tenge, until
 
 pytestmark = pytest.mark.integration
 D = date.fromisoformat
@@ -27,6 +29,26 @@ async def available(b: Billing, customer: UUID) -> int:
     summary = await account_summary(b.pool, customer)
     assert summary is not None
     return int(summary["available"])
+
+
+async def summary_of(b: Billing, customer: UUID) -> dict[str, Any]:
+    summary = await account_summary(b.pool, customer)
+    assert summary is not None
+    return summary
+
+
+async def published(b: Billing, type_: str, customer: UUID) -> list[Any]:
+    """Events of a type for the customer once the outbox is drained (possibly none)."""
+
+    async def drained() -> bool:
+        return not await b.pool.fetchval("SELECT count(*) FROM outbox")
+
+    await until(drained)
+    return await b.events(type_, customer)
+
+
+async def close(b: Billing, customer: UUID, on: date) -> None:
+    await b.handled(await b.publish(RedAccountClosed(customer_id=customer, closed_on=on)))
 
 
 async def test_paying_a_bill_with_a_fourth_part_restores_the_whole_price(billing: Billing) -> None:
@@ -297,3 +319,200 @@ async def test_cancellation_releases_the_limit_once_and_closing_returns_the_bala
     summary = await account_summary(billing.pool, c)
     assert summary is not None
     assert summary["closed"] is True
+
+
+async def test_partial_refund_before_any_bill_lowers_the_last_parts_and_restores_the_limit_once(
+    billing: Billing,
+) -> None:
+    # docs/billing.md §6: a merchant refund lowers the unbilled unpaid parts from the fourth backwards
+    # and restores the limit by the refunded amount; a redelivered refund event is skipped (inbox).
+    c = await billing.open(D("2026-01-10"), limit=tenge(200_000))
+    price = 4_000_003  # 40,000.03 ₸: the 3 tiyn remainder sits on part 1
+    p = await billing.buy(c, price, D("2026-01-12"))
+    [approved] = await billing.wait_events("RedPurchaseApproved", c, 1)
+    assert approved.payload.parts == [1_000_003, 1_000_000, 1_000_000, 1_000_000]
+    assert await available(billing, c) == 20_000_000 - 4_000_003
+
+    refund = await billing.refund(c, p, 1_500_050, total_refunded=1_500_050, original_amount=price)
+    # Part 4 (1,000,000) goes, part 3 is lowered by 500,050 to 499,950; parts 1–2 stay as they are.
+    assert await available(billing, c) == 17_500_047
+    [restored] = await billing.wait_events("LimitRestored", c, 1)
+    assert (
+        restored.payload.amount,
+        restored.payload.available_after,
+        restored.payload.reason,
+        restored.payload.purchase_id,
+    ) == (1_500_050, 17_500_047, LimitRestoreReason.REFUND, p)
+    summary = await summary_of(billing, c)
+    assert (summary["outstanding"], summary["carried"]) == (2_499_953, 0)
+
+    # The same refund event delivered again changes nothing.
+    version = await billing.version(c)
+    await billing.publish_envelope(refund)
+    await billing.barrier(c)
+    assert await billing.version(c) == version
+    assert await available(billing, c) == 17_500_047
+    assert len(await published(billing, "LimitRestored", c)) == 1
+    assert await published(billing, "OverpaymentRefunded", c) == []
+
+    # The bills follow the lowered plan: part 1, part 2, the lowered part 3, and no fourth bill.
+    for d in ("2026-02-10", "2026-03-10", "2026-04-10"):
+        await billing.run_day(D(d))
+        await billing.pay(c, (await billing.bills(c))[-1]["amount"], at(D(d), 12))
+    await billing.run_day(D("2026-05-10"))
+    listed = await billing.bills(c)
+    assert [
+        (
+            b["statement_date"],
+            b["amount"],
+            [(ln["purchase_id"], ln["part_no"], ln["amount"]) for ln in b["lines"]],
+        )
+        for b in listed
+    ] == [
+        (D("2026-02-10"), 1_000_003, [(str(p), 1, 1_000_003)]),
+        (D("2026-03-10"), 1_000_000, [(str(p), 2, 1_000_000)]),
+        (D("2026-04-10"), 499_950, [(str(p), 3, 499_950)]),
+    ]
+    # Paying the lowered part 3 repays the purchase: the limit it still held (price − refund) comes back.
+    restored_all = await billing.wait_events("LimitRestored", c, 2)
+    assert [(e.payload.amount, e.payload.reason) for e in restored_all] == [
+        (1_500_050, LimitRestoreReason.REFUND),
+        (2_499_953, LimitRestoreReason.FOURTH_PART_PAID),
+    ]
+    summary = await summary_of(billing, c)
+    assert (summary["outstanding"], summary["available"], summary["carried"]) == (0, 20_000_000, 0)
+
+
+async def test_full_refund_before_any_bill_removes_the_plan_and_restores_the_price(billing: Billing) -> None:
+    c = await billing.open(D("2026-01-10"), limit=tenge(100_000))
+    refunded = await billing.buy(c, tenge(30_000), D("2026-01-12"))
+    kept = await billing.buy(c, tenge(20_000), D("2026-01-13"))
+    assert await available(billing, c) == tenge(50_000)
+
+    await billing.refund(
+        c, refunded, tenge(30_000), total_refunded=tenge(30_000), original_amount=tenge(30_000)
+    )
+    assert await available(billing, c) == tenge(80_000)
+    [restored] = await billing.wait_events("LimitRestored", c, 1)
+    assert (
+        restored.payload.amount,
+        restored.payload.available_after,
+        restored.payload.reason,
+        restored.payload.purchase_id,
+    ) == (tenge(30_000), tenge(80_000), LimitRestoreReason.REFUND, refunded)
+    assert (await summary_of(billing, c))["outstanding"] == tenge(20_000)
+
+    # Nothing of the refunded plan is billed any more; the other purchase is billed as planned.
+    await billing.run_day(D("2026-02-10"))
+    [bill] = await billing.bills(c)
+    assert bill["amount"] == tenge(5_000)
+    assert [(ln["purchase_id"], ln["part_no"], ln["amount"]) for ln in bill["lines"]] == [
+        (str(kept), 1, tenge(5_000))
+    ]
+    assert await published(billing, "OverpaymentRefunded", c) == []
+
+
+async def test_full_refund_of_a_partly_paid_purchase_returns_the_paid_part_to_gold_once(
+    billing: Billing,
+) -> None:
+    # docs/billing.md §6: the refund beyond the unbilled unpaid parts is money the customer already
+    # paid; with nothing owed it goes to Gold. The price can never be refunded more than once in total.
+    c = await billing.open(D("2026-01-10"), limit=tenge(100_000))
+    p = await billing.buy(c, tenge(40_000), D("2026-01-12"))
+    await billing.run_day(D("2026-02-10"))
+    await billing.pay(c, tenge(10_000), at(D("2026-02-11"), 12))
+    assert await available(billing, c) == tenge(60_000)
+
+    refund = await billing.refund(
+        c, p, tenge(40_000), total_refunded=tenge(40_000), original_amount=tenge(40_000)
+    )
+    assert await available(billing, c) == tenge(100_000)
+    [restored] = await billing.wait_events("LimitRestored", c, 1)
+    assert (restored.payload.amount, restored.payload.reason, restored.payload.purchase_id) == (
+        tenge(40_000),
+        LimitRestoreReason.REFUND,
+        p,
+    )
+    [gold] = await billing.wait_events("OverpaymentRefunded", c, 1)
+    assert (gold.payload.refund_id, gold.payload.amount, gold.payload.reason) == (
+        derived_id("refund", refund.payload.refund_id),
+        tenge(10_000),
+        OverpaymentReason.OVERPAYMENT,
+    )
+
+    # Another refund of the same purchase exceeds the price still refundable: rejected, no effect.
+    version = await billing.version(c)
+    await billing.refund(c, p, 1, total_refunded=tenge(40_000), original_amount=tenge(40_000))
+    assert await billing.version(c) == version
+    assert len(await published(billing, "OverpaymentRefunded", c)) == 1
+    await billing.run_day(D("2026-03-10"))
+    assert len(await billing.bills(c)) == 1
+    summary = await summary_of(billing, c)
+    assert (summary["outstanding"], summary["carried"], summary["available"]) == (0, 0, tenge(100_000))
+
+
+async def test_closing_is_refused_while_owed_and_the_carry_goes_to_gold_on_full_repayment(
+    billing: Billing,
+) -> None:
+    # docs/billing.md §5/§7: a prepayment is carried only while something is owed; closing is refused
+    # then; the full repayment sends whatever is left to Gold at once, so closing refunds nothing more.
+    c = await billing.open(D("2026-01-10"), limit=tenge(100_000))
+    p = await billing.buy(c, tenge(40_000), D("2026-01-12"))
+    await billing.pay(c, tenge(5_000), at(D("2026-01-13"), 12))
+    [first] = await billing.wait_events("RepaymentApplied", c, 1)
+    assert (first.payload.allocation.carried, first.payload.allocation.refunded_to_gold) == (tenge(5_000), 0)
+    assert (await summary_of(billing, c))["carried"] == tenge(5_000)
+
+    version = await billing.version(c)
+    await close(billing, c, D("2026-01-14"))
+    assert await billing.version(c) == version
+    assert (await summary_of(billing, c))["closed"] is False
+
+    # 40,000 more: with the 5,000 carried the purchase is repaid in full and 5,000 is left over.
+    payment = await billing.pay(c, tenge(40_000), at(D("2026-01-15"), 12))
+    [gold] = await billing.wait_events("OverpaymentRefunded", c, 1)
+    assert (gold.payload.refund_id, gold.payload.amount, gold.payload.reason) == (
+        derived_id("overpayment", payment),
+        tenge(5_000),
+        OverpaymentReason.OVERPAYMENT,
+    )
+    applied = await billing.wait_events("RepaymentApplied", c, 2)
+    second = applied[1].payload.allocation
+    assert [(x.purchase_id, x.amount) for x in second.to_purchases] == [(p, tenge(40_000))]
+    assert (second.to_bill, second.carried, second.refunded_to_gold) == (0, 0, 0)
+    summary = await summary_of(billing, c)
+    assert (summary["outstanding"], summary["carried"], summary["available"]) == (0, 0, tenge(100_000))
+
+    await close(billing, c, D("2026-01-16"))
+    assert (await summary_of(billing, c))["closed"] is True
+    assert [e.payload.reason for e in await published(billing, "OverpaymentRefunded", c)] == [
+        OverpaymentReason.OVERPAYMENT
+    ]
+
+
+async def test_closing_with_a_positive_balance_returns_it_to_gold_exactly_once(billing: Billing) -> None:
+    # The rules never leave a carry with nothing owed (the test above), so the leftover balance the
+    # closing hands to Gold (§7, 002 Q15293) is put into the snapshot directly, as in the unit test.
+    c = await billing.open(D("2026-01-10"), limit=tenge(100_000))
+    await billing.buy(c, tenge(40_000), D("2026-01-12"))
+    await billing.pay(c, tenge(40_000), at(D("2026-01-13"), 12))
+    assert (await summary_of(billing, c))["outstanding"] == 0
+    await billing.pool.execute(
+        "UPDATE accounts SET snapshot = jsonb_set(snapshot, '{carried}', '123456') WHERE customer_id = $1", c
+    )
+
+    await close(billing, c, D("2026-01-14"))
+    summary = await summary_of(billing, c)
+    assert (summary["closed"], summary["carried"]) == (True, 0)
+    [gold] = await billing.wait_events("OverpaymentRefunded", c, 1)
+    assert (gold.payload.refund_id, gold.payload.amount, gold.payload.reason) == (
+        derived_id("closed", c),
+        123_456,
+        OverpaymentReason.ACCOUNT_CLOSED,
+    )
+
+    # Closing again (a new event) changes nothing.
+    version = await billing.version(c)
+    await close(billing, c, D("2026-01-15"))
+    assert await billing.version(c) == version
+    assert [e.payload.amount for e in await published(billing, "OverpaymentRefunded", c)] == [123_456]
