@@ -2,18 +2,17 @@
 
 Startup (before consuming): pool on the ``notify`` schema, migrations, channels. After the broker
 started: the outbox relay and the resume loop (PENDING deliveries left by a crash are sent again).
-Shutdown: stop both tasks, close the HTTP client and the pool. Startup/shutdown hooks rather than
-``lifespan=``, because FastStream runs ``lifespan`` only under ``app.run()`` (same as bonus).
+Shutdown: stop both tasks, close the HTTP client and the pool. The lifecycle is
+``shared.runtime.ServiceRuntime``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from pathlib import Path
 
+import asyncpg
 import httpx
 from faststream import FastStream
 
@@ -22,10 +21,9 @@ from services.notify.handlers import NotifyContext, register_handlers
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
 from shared.clock import Clock, SystemClock
-from shared.db import create_pool, migrate, service_migrations
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
-from shared.outbox import BrokerPublisher, OutboxRelay
+from shared.runtime import ServiceRuntime
 
 SCHEMA = "notify"
 SERVICE_DIR = Path(__file__).resolve().parent
@@ -44,69 +42,27 @@ def create_app(
     ctx = NotifyContext(settings=settings)
     broker = broker_factory(settings.kafka, client_id=f"{settings.kafka.client_id}-notify")
     register_handlers(broker, ctx)
-    stop = asyncio.Event()
-    tasks: list[asyncio.Task[None]] = []
+    runtime = ServiceRuntime(settings, broker, schema=SCHEMA, service_dir=SERVICE_DIR)
     client: list[httpx.AsyncClient] = []
 
-    async def open_service() -> None:
-        pool = await create_pool(
-            settings.db.dsn, SCHEMA, min_size=settings.db.min_size, max_size=settings.db.max_size
-        )
-        try:
-            async with pool.acquire() as conn:
-                await migrate(conn, SCHEMA, service_migrations(SERVICE_DIR))
-        except BaseException:
-            await pool.close()
-            raise
+    async def attach(pool: asyncpg.Pool) -> None:
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
         client.append(http)
         chosen = dict(channels) if channels is not None else default_channels(settings, http)
         ctx.service = NotifyService(pool, settings, chosen, clock or SystemClock())
 
-    async def resume_loop() -> None:
-        service = ctx.require()
-        while not stop.is_set():
-            try:
-                resumed = await service.resume_pending()
-                if resumed:
-                    log.info("resumed pending deliveries", extra={"count": resumed})
-            except Exception as exc:  # the next round retries
-                log.warning("resuming pending deliveries failed", extra={"error": repr(exc)})
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), settings.resume_interval_s)
+    async def resume() -> None:
+        resumed = await ctx.require().resume_pending()
+        if resumed:
+            log.info("resumed pending deliveries", extra={"count": resumed})
 
-    async def start_tasks() -> None:
-        service = ctx.require()
-        stop.clear()
-        relay = OutboxRelay(
-            service.pool,
-            BrokerPublisher(broker, settings.kafka.topic_suffix),
-            schema=SCHEMA,
-            batch_size=settings.outbox_batch_size,
-            poll_interval=settings.outbox_poll_interval_s,
-        )
-        tasks.append(asyncio.create_task(relay.run(stop), name="notify-outbox-relay"))
-        tasks.append(asyncio.create_task(resume_loop(), name="notify-resume"))
-
-    async def stop_tasks() -> None:
-        stop.set()
-        for task in tasks:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(task, 10)
-        tasks.clear()
-
-    async def close_service() -> None:
+    async def detach() -> None:
         for http in client:
             await http.aclose()
         client.clear()
-        if ctx.service is not None:
-            await ctx.service.pool.close()
-            ctx.service = None
+        ctx.service = None
 
-    return FastStream(
-        broker,
-        on_startup=[open_service],
-        after_startup=[start_tasks],
-        on_shutdown=[stop_tasks],
-        after_shutdown=[close_service],
-    )
+    runtime.on_open(attach)
+    runtime.on_close(detach)
+    runtime.every("resume", settings.resume_interval_s, resume)
+    return runtime.app()

@@ -44,13 +44,23 @@ async def read_records(
             await asyncio.sleep(0.1)
             ends = await consumer.end_offsets(tps)
         out: list[ConsumerRecord[bytes, bytes]] = []
-        while time.monotonic() < deadline:
-            positions = [await consumer.position(tp) for tp in tps]
-            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)):
+        # The deadline only ends a read that stopped making progress: a slow broker under load is
+        # not a lost record.
+        idle_until = time.monotonic() + timeout_s
+        while True:
+            positions = {tp: await consumer.position(tp) for tp in tps}
+            if all(positions[tp] >= ends[tp] for tp in tps):
                 break
+            if time.monotonic() > idle_until:
+                raise AssertionError(
+                    f"reader stalled on {topic}: read {len(out)} of {sum(ends.values())} records; "
+                    f"positions {[positions[tp] for tp in tps]} vs ends {[ends[tp] for tp in tps]}"
+                )
             batch = await consumer.getmany(timeout_ms=200, max_records=5000)
             for records in batch.values():
                 out.extend(records)
+            if batch:
+                idle_until = time.monotonic() + timeout_s
         return out
     finally:
         await consumer.stop()
