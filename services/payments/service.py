@@ -851,41 +851,27 @@ class PaymentsService:
                 log.warning("saga reply for an unknown payment", extra={"payment_id": str(reply.payment_id)})
                 return
             waiting = p["status"] == PaymentStatus.PENDING_PROVIDER
-            if isinstance(reply, BonusRedeemed | BonusRedemptionDeclined):
-                if not waiting or p["bonus_state"] != "REQUESTED":
-                    return await self._late(conn, p, reply, env)
-                if isinstance(reply, BonusRedemptionDeclined):
-                    p["bonus_state"] = "DECLINED"
-                    await store.update_payment(
-                        conn, p["payment_id"], {"bonus_state": "DECLINED", "updated_at": self.clock.now()}
-                    )
-                    await self._fail(
-                        conn, p, ReasonCode.BONUS_DECLINED, f"bonus declined: {reply.reason_code}", env
-                    )
-                    return None
-                p["bonus_state"] = "REDEEMED"
+            # One rule for both sagas: a reply counts only while its saga is REQUESTED; a decline
+            # fails the payment (with compensation of the other saga), an approval is recorded.
+            is_bonus = isinstance(reply, BonusRedeemed | BonusRedemptionDeclined)
+            state = "bonus_state" if is_bonus else "red_state"
+            if not waiting or p[state] != "REQUESTED":
+                return await self._late(conn, p, reply, env)
+            if isinstance(reply, BonusRedemptionDeclined | RedPurchaseDeclined):
+                p[state] = "DECLINED"
                 await store.update_payment(
-                    conn, p["payment_id"], {"bonus_state": "REDEEMED", "updated_at": self.clock.now()}
+                    conn, p["payment_id"], {state: "DECLINED", "updated_at": self.clock.now()}
                 )
-            else:
-                if not waiting or p["red_state"] != "REQUESTED":
-                    return await self._late(conn, p, reply, env)
-                if isinstance(reply, RedPurchaseDeclined):
-                    p["red_state"] = "DECLINED"
-                    await store.update_payment(
-                        conn, p["payment_id"], {"red_state": "DECLINED", "updated_at": self.clock.now()}
-                    )
-                    await self._fail(
-                        conn, p, ReasonCode.RED_DECLINED, f"Red declined: {reply.reason_code}", env
-                    )
-                    return None
-                assert isinstance(reply, RedPurchaseApproved)
-                p["red_state"], p["red_plan_id"] = "APPROVED", reply.plan_id
-                await store.update_payment(
-                    conn,
-                    p["payment_id"],
-                    {"red_state": "APPROVED", "red_plan_id": reply.plan_id, "updated_at": self.clock.now()},
+                reason, who = (
+                    (ReasonCode.BONUS_DECLINED, "bonus") if is_bonus else (ReasonCode.RED_DECLINED, "Red")
                 )
+                await self._fail(conn, p, reason, f"{who} declined: {reply.reason_code}", env)
+                return None
+            changes: dict[str, Any] = {state: "REDEEMED" if is_bonus else "APPROVED"}
+            if isinstance(reply, RedPurchaseApproved):
+                changes["red_plan_id"] = reply.plan_id
+            p.update(changes)
+            await store.update_payment(conn, p["payment_id"], {**changes, "updated_at": self.clock.now()})
             if p["bonus_state"] in (None, "REDEEMED") and p["red_state"] in (None, "APPROVED"):
                 await store.update_payment(
                     conn, p["payment_id"], {"saga_deadline": None, "updated_at": self.clock.now()}
