@@ -9,6 +9,7 @@ Almaty from UTC+6 to UTC+5 on 2024-03-01 (IANA tzdata 2024a), and only the named
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Final, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
@@ -69,6 +70,51 @@ class ManualClock:
             raise ValueError(f"advance() only moves forward, got {delta}; use set() to go back")
         self._now = self._now + delta
         return self._now
+
+
+class OffsetFileClock:
+    """The system clock shifted by an offset (seconds) read from a file: one simulated time, many processes.
+
+    ``make run``'s demo and the chaos runs move business time for four service processes at once by
+    rewriting one small file (:func:`write_clock_offset`); every process sees the change on its next
+    ``now()``. The file is re-read only when its mtime changes. A missing or empty file means no offset.
+    Time keeps flowing at the normal rate in between, so timeouts and ordering behave as in production.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._mtime_ns: int | None = None
+        self._offset = timedelta(0)
+
+    def offset(self) -> timedelta:
+        """The current offset (re-read if the file changed)."""
+        try:
+            mtime = self._path.stat().st_mtime_ns
+        except FileNotFoundError:
+            self._mtime_ns, self._offset = None, timedelta(0)
+            return self._offset
+        if mtime != self._mtime_ns:
+            text = self._path.read_text(encoding="ascii").strip()
+            self._offset = timedelta(seconds=float(text)) if text else timedelta(0)
+            self._mtime_ns = mtime
+        return self._offset
+
+    def now(self) -> datetime:
+        """Return the shifted current instant as an aware UTC datetime."""
+        return datetime.now(UTC) + self.offset()
+
+
+def write_clock_offset(path: Path, target: datetime) -> None:
+    """Make every :class:`OffsetFileClock` on ``path`` read ``target`` now (and move on from there)."""
+    offset = (ensure_aware(target, "target") - datetime.now(UTC)).total_seconds()
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(f"{offset:.6f}\n", encoding="ascii")
+    tmp.replace(path)
+
+
+def clock_from_file(path: Path | None) -> Clock:
+    """``OffsetFileClock(path)`` when a path is configured, else the system clock."""
+    return OffsetFileClock(path) if path is not None else SystemClock()
 
 
 def local(dt: datetime) -> datetime:

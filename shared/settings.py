@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr
@@ -64,3 +65,12 @@ class Settings(BaseSettings):
     redis: RedisSettings = Field(default_factory=RedisSettings)
     outbox_batch_size: int = Field(500, ge=1, description="Rows the relay publishes per batch.")
     outbox_poll_interval_s: float = Field(0.2, gt=0, description="Idle poll interval of the relay.")
+    http_host: str = Field("127.0.0.1", description="Interface of the health and metrics endpoint.")
+    http_port: int | None = Field(
+        None, ge=0, le=65535, description="Port of /health/live, /health/ready and /metrics; unset = none."
+    )
+    clock_file: Path | None = Field(
+        None,
+        description="File holding a clock offset in seconds (simulated time for the demo and chaos runs); "
+        "unset = the system clock.",
+    )

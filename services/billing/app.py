@@ -12,7 +12,7 @@ from services.billing.handlers import BillingContext, register_handlers
 from services.billing.service import BillingService
 from services.billing.settings import BillingSettings
 from shared.calendar import load_kz_calendar
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_from_file
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime
@@ -33,7 +33,7 @@ def create_app(
     broker = broker_factory(settings.kafka, client_id=f"{settings.kafka.client_id}-billing")
     ctx = BillingContext(kafka=settings.kafka, group=settings.group)
     register_handlers(broker, ctx)
-    the_clock = clock or SystemClock()
+    the_clock = clock or clock_from_file(settings.clock_file)
     the_calendar: WorkingDays = calendar or load_kz_calendar()
     runtime = ServiceRuntime(settings, broker, schema=SCHEMA, service_dir=SERVICE_DIR)
 

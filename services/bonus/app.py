@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 from faststream import FastStream
 
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_from_file
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime
@@ -28,7 +28,7 @@ def create_app(settings: BonusSettings | None = None, *, clock: Clock | None = N
     settings = settings or BonusSettings()
     configure_logging(settings.service, settings.log_level)
     rules = load_rules(settings.rules_path, current_start=settings.current_start)
-    ctx = BonusContext(settings=settings, rules=rules, clock=clock or SystemClock())
+    ctx = BonusContext(settings=settings, rules=rules, clock=clock or clock_from_file(settings.clock_file))
     broker = broker_factory(settings.kafka, client_id=f"{settings.kafka.client_id}-bonus")
     register_handlers(broker, ctx)
     runtime = ServiceRuntime(settings, broker, schema=SCHEMA, service_dir=SERVICE_DIR)

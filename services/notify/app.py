@@ -20,7 +20,7 @@ from services.notify.channels import Channel, default_channels
 from services.notify.handlers import NotifyContext, register_handlers
 from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_from_file
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime
@@ -49,7 +49,7 @@ def create_app(
         http = httpx.AsyncClient(timeout=settings.webhook_timeout_s)
         client.append(http)
         chosen = dict(channels) if channels is not None else default_channels(settings, http)
-        ctx.service = NotifyService(pool, settings, chosen, clock or SystemClock())
+        ctx.service = NotifyService(pool, settings, chosen, clock or clock_from_file(settings.clock_file))
 
     async def resume() -> None:
         resumed = await ctx.require().resume_pending()

@@ -13,7 +13,7 @@ from services.payments.handlers import ProcessContext, register_handlers
 from services.payments.provider import ProviderAdapter, ProviderSimulator
 from services.payments.service import PaymentsService
 from services.payments.settings import PaymentsSettings
-from shared.clock import Clock, SystemClock
+from shared.clock import Clock, clock_from_file
 from shared.idempotency import redis_client
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
@@ -34,7 +34,7 @@ class PaymentsRuntime:
         provider: ProviderAdapter | None = None,
     ) -> None:
         self.settings = settings
-        self.clock = clock or SystemClock()
+        self.clock = clock or clock_from_file(settings.clock_file)
         self.provider = provider or ProviderSimulator(settings.provider_mode)
         self.broker: KafkaBroker = broker_factory(
             settings.kafka, client_id=f"{settings.kafka.client_id}-payments"
