@@ -69,7 +69,7 @@ CUSTOMERS_EVENTS: Final = TopicSpec(
     key=KEY_CUSTOMER,
     retention_ms=FOREVER,  # the source of every service's customer copy: new consumers replay it all
     producers=("onboarding (internal)",),
-    consumers=("payments", "bonus", "billing", "notify"),
+    consumers=("payments", "notify"),
     contracts=("CustomerRegistered",),
     description="Customer registrations from the bank's onboarding system.",
 )

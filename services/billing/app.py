@@ -39,7 +39,11 @@ def create_app(
 
     async def attach(pool: asyncpg.Pool) -> None:
         ctx.service = BillingService(
-            pool, calendar=the_calendar, clock=the_clock, batch_size=settings.business_day_batch
+            pool,
+            calendar=the_calendar,
+            clock=the_clock,
+            batch_size=settings.business_day_batch,
+            max_catch_up_days=settings.max_catch_up_days,
         )
 
     async def detach() -> None:

@@ -127,6 +127,10 @@ class _Pending:
     events: list[tuple[str, UUID, Contract]] = field(default_factory=list)
 
 
+class BusinessDayRefused(ValueError):
+    """A business-day run that must not be attempted (e.g. a far-future date)."""
+
+
 class BillingService:
     """Billing's use cases over a pool, a working-day calendar and a clock."""
 
@@ -138,12 +142,14 @@ class BillingService:
         clock: Clock,
         outbox: Outbox | None = None,
         batch_size: int = 500,
+        max_catch_up_days: int = 400,
     ) -> None:
         self.pool = pool
         self.calendar = calendar
         self.clock = clock
         self.outbox = outbox or Outbox()
         self.batch_size = batch_size
+        self.max_catch_up_days = max_catch_up_days
 
     def _env(self, payload: Contract, causation: Envelope[Any] | None = None) -> Envelope[Any]:
         return new_envelope(payload, producer=PRODUCER, occurred_at=self.clock.now(), causation=causation)
@@ -429,6 +435,18 @@ class BillingService:
         report = DayReport(business_date)
         after: UUID | None = None
         async with self.pool.acquire() as conn:
+            oldest = await conn.fetchval(
+                "SELECT min(last_closed_business_date) FROM accounts WHERE NOT closed "
+                "AND last_closed_business_date < $1",
+                business_date,
+            )
+            if oldest is not None and (business_date - oldest).days > self.max_catch_up_days:
+                # A mistyped far-future date would otherwise close millions of days per account in
+                # one transaction and block billing's consumer; refuse it before any work is done.
+                raise BusinessDayRefused(
+                    f"business date {business_date} is {(business_date - oldest).days} days after the oldest "
+                    f"open watermark {oldest}; at most {self.max_catch_up_days} days are caught up per run"
+                )
             while True:
                 async with conn.transaction():
                     batch = await store.lock_batch_to_close(conn, business_date, after, self.batch_size)

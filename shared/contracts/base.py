@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from shared.contracts.registry import register
 
@@ -14,10 +14,22 @@ Kind = Literal["command", "event"]
 _CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
+def _refuse_nul(value: Any) -> Any:
+    """No text field may hold U+0000: PostgreSQL text/jsonb cannot store it, so such a message would
+    otherwise pass validation and then fail in every handler (retries, then a ``handler_error``
+    dead letter) instead of being refused up front as ``invalid_payload``."""
+    texts = value if isinstance(value, list | tuple) else (value,)
+    if any(isinstance(t, str) and "\x00" in t for t in texts):
+        raise ValueError("text must not contain NUL (U+0000)")
+    return value
+
+
 class Value(BaseModel):
     """A value nested inside a contract (a receipt, a bill line): same strictness, not registered."""
 
     model_config = _CONFIG
+
+    _no_nul = field_validator("*", mode="after")(_refuse_nul)
 
 
 class Contract(BaseModel):
@@ -30,6 +42,8 @@ class Contract(BaseModel):
     """
 
     model_config = _CONFIG
+
+    _no_nul = field_validator("*", mode="after")(_refuse_nul)
 
     #: Contract name carried in ``Envelope.type``; defaults to the class name.
     TYPE: ClassVar[str]

@@ -535,3 +535,16 @@ def test_decode_raw_leaves_the_payload_unchecked() -> None:
     head = decode_raw(_raw(doc))
     assert head.type == "CustomerRegistered"
     assert head.payload == {"anything": 1}
+
+
+@pytest.mark.parametrize(
+    ("model", "field"), [(CustomerRegistered, "full_name"), (PayService, "provider_account")]
+)
+def test_text_with_a_nul_character_is_refused_as_invalid_payload(model: type[Any], field: str) -> None:
+    # PostgreSQL cannot store U+0000 in text/jsonb: refused at decode time, not in every handler.
+    body = json.loads(encode(new_envelope(sample(model), producer="t", occurred_at=datetime.now(UTC))))
+    body["payload"][field] = "12345\u0000"
+    with pytest.raises(ContractError) as err:
+        decode(json.dumps(body))
+    assert err.value.code == "invalid_payload"
+    assert "NUL" in str(err.value)

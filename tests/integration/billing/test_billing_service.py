@@ -13,6 +13,7 @@ from uuid import UUID
 import pytest
 
 from services.billing.queries import account_summary, bills
+from services.billing.service import BusinessDayRefused
 from services.billing.store import derived_id
 from shared.calendar import load_kz_calendar
 from shared.clock import ALMATY
@@ -516,3 +517,14 @@ async def test_closing_with_a_positive_balance_returns_it_to_gold_exactly_once(b
     await close(billing, c, D("2026-01-15"))
     assert await billing.version(c) == version
     assert [e.payload.amount for e in await published(billing, "OverpaymentRefunded", c)] == [123_456]
+
+
+async def test_a_far_future_business_date_is_refused_before_any_work(billing: Billing) -> None:
+    # Found by the input fuzzing review: 9999-12-31 would close millions of days per account in one
+    # transaction and block billing's consumer. It is refused up front and changes nothing.
+    c = await billing.open(D("2026-06-01"))
+    before = await summary_of(billing, c)
+    with pytest.raises(BusinessDayRefused, match="at most 400 days"):
+        await billing.run_day(D("9999-12-31"))
+    assert await billing.runs(D("9999-12-31")) == 0
+    assert await summary_of(billing, c) == before
