@@ -1,8 +1,399 @@
-"""The ``aqsha`` operator CLI (placeholder until the commands land)."""
+"""The ``aqsha`` operator CLI: thin Typer wiring over ``shared.ops.kafka_tools`` and ``service_tools``.
+
+Configuration comes from the environment (``shared.settings.Settings``: ``AQSHA_KAFKA_BOOTSTRAP``,
+``AQSHA_KAFKA_TOPIC_SUFFIX``, ``AQSHA_PG_DSN``...). Errors are one line on stderr with a non-zero
+exit code: 2 for bad input (nothing was done), 1 for operational failures. See docs/cli.md.
+"""
 
 from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from shared.ops.common import EXIT_FAILURE, OpsError, dumps
+from shared.settings import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="aqsha",
+    help="Operator tools for the aqsha platform (Kafka topics, commands, dead letters, lag, read models).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+topics_app = typer.Typer(help="Topics as code from the registry (shared/topics.py).", no_args_is_help=True)
+dlq_app = typer.Typer(help="Dead letters on <topic>.dlq: inspect and redrive.", no_args_is_help=True)
+billing_app = typer.Typer(help="Billing operations.", no_args_is_help=True)
+payments_app = typer.Typer(help="Payments read side.", no_args_is_help=True)
+notify_app = typer.Typer(help="Notify read side.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(billing_app, name="billing")
+app.add_typer(payments_app, name="payments")
+app.add_typer(notify_app, name="notify")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+
+
+def echo(line: str) -> None:
+    """Print one line to stdout."""
+    typer.echo(line)
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> typer.Exit:
+    """Print ``aqsha: error: message`` on stderr and return the Exit to raise."""
+    typer.echo(f"aqsha: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; ``OpsError`` and connection failures become one-line errors."""
+    try:
+        return asyncio.run(coro)
+    except OpsError as exc:
+        raise fail(exc.message, exc.code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    except (OSError, TimeoutError) as exc:
+        raise fail(f"{type(exc).__name__}: {exc}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("aiokafka", "asyncpg")):
+            raise fail(f"{type(exc).__name__}: {exc}") from None
+        raise
+
+
+def settings() -> Settings:
+    """Settings from the environment (a bad value is a one-line usage error)."""
+    try:
+        return Settings()
+    except Exception as exc:
+        raise fail(f"invalid AQSHA_* configuration: {exc}", 2) from None
+
+
+def _usage(call: Any, *args: Any, **kwargs: Any) -> Any:
+    try:
+        return call(*args, **kwargs)
+    except OpsError as exc:
+        raise fail(exc.message, exc.code) from None
+
+
+# ------------------------------------------------------------------------------------------- topics
+@topics_app.command("list")
+def topics_list(as_json: JsonOpt = False) -> None:
+    """Each registry topic (and .dlq) with partitions, retention, key, producers, consumers, existence."""
+    from shared.ops.kafka_tools import render_topics, topic_states
+
+    states = run(topic_states(settings().kafka))
+    echo(dumps([s.as_dict() for s in states], indent=2) if as_json else render_topics(states))
+
+
+@topics_app.command("apply")
+def topics_apply(as_json: JsonOpt = False) -> None:
+    """Create every missing registry topic and dead-letter topic (existing ones are left as they are)."""
+    from shared.ops.kafka_tools import apply_topics
+
+    created, states = run(apply_topics(settings().kafka))
+    drift = [s for s in states if s.exists and s.partitions_on_broker != s.spec.partitions]
+    if as_json:
+        echo(
+            dumps(
+                {"created": created, "existing": [s.name for s in states if s.name not in created]}, indent=2
+            )
+        )
+    else:
+        echo(f"created {len(created)} topic(s)" + (": " + ", ".join(created) if created else ""))
+        echo(
+            f"{len(states) - len(created)} already existed; {sum(1 for s in states if s.exists)} of "
+            f"{len(states)} registry topics now exist"
+        )
+        for s in drift:
+            echo(
+                f"warning: {s.name} has {s.partitions_on_broker} partitions, the registry says "
+                f"{s.spec.partitions} (changing it moves keys: an operator decision)"
+            )
+    if any(not s.exists for s in states):
+        raise fail("some topics still do not exist: " + ", ".join(s.name for s in states if not s.exists))
+
+
+# --------------------------------------------------------------------------------------------- send
+@app.command()
+def send(
+    file: Annotated[str, typer.Argument(help="JSON file with the command(s), or - for stdin.")],
+    force: Annotated[bool, typer.Option("--force", help="Also allow events (not only commands).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print, do not produce.")] = False,
+    producer: Annotated[str, typer.Option(help="Envelope producer name.")] = "ops-cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Validate command(s) against their contract and produce them with the right key and aqsha-* headers.
+
+    Input: {"type": "PayService", "payload": {...}} ("data" also accepted), a full envelope (with
+    event_id), an array of them, or one per line.
+    """
+    from shared.ops.kafka_tools import load_documents, prepare, produce, render_sent
+
+    if file == "-":
+        text = sys.stdin.read()
+    else:
+        try:
+            text = Path(file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise fail(f"cannot read {file}: {exc.strerror}", 2) from None
+    cfg = settings()
+    docs = _usage(load_documents, text)
+    outgoing = []
+    for i, doc in enumerate(docs):
+        try:
+            outgoing.append(prepare(doc, suffix=cfg.kafka.topic_suffix, force=force, producer=producer))
+        except OpsError as exc:
+            where = f"message {i + 1}: " if len(docs) > 1 else ""
+            raise fail(where + exc.message, exc.code) from None
+    if dry_run:
+        for m in outgoing:
+            if as_json:
+                envelope = m.envelope.model_dump(mode="json", serialize_as_any=True)
+                echo(
+                    dumps(
+                        {"topic": m.topic, "key": m.envelope.key, "headers": m.headers, "envelope": envelope}
+                    )
+                )
+            else:
+                echo(f"valid {m.envelope.type} key={m.envelope.key} -> {m.topic} (dry run, not sent)")
+        return
+    for s in run(produce(cfg.kafka, outgoing)):
+        echo(dumps(s) if as_json else render_sent(s))
+
+
+# --------------------------------------------------------------------------------------------- tail
+@app.command()
+def tail(
+    topic: Annotated[str, typer.Argument(help="Topic, e.g. aqsha.payments.events (or its .dlq).")],
+    from_beginning: Annotated[
+        bool, typer.Option("--from-beginning", help="Start at the oldest record.")
+    ] = False,
+    customer: Annotated[str | None, typer.Option(help="Only this customer (record key or payload).")] = None,
+    type_: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this contract type (repeatable).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Stop after N records.")] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow/--no-follow", help="Keep waiting for new records.")
+    ] = True,
+    as_json: JsonOpt = False,
+) -> None:
+    """Decode and print records of a topic, money formatted. Starts at the end unless --from-beginning."""
+    from shared.ops.kafka_tools import tail as do_tail
+
+    count = run(
+        do_tail(
+            settings().kafka,
+            topic,
+            echo=echo,
+            from_beginning=from_beginning,
+            customer=customer,
+            types=type_ or (),
+            limit=limit,
+            follow=follow,
+            as_json=as_json,
+        )
+    )
+    if not as_json:
+        typer.echo(f"({count} record(s))", err=True)
+
+
+# ---------------------------------------------------------------------------------------------- dlq
+@dlq_app.command("list")
+def dlq_list(
+    topic: Annotated[str | None, typer.Argument(help="Topic or its .dlq; omit for an overview.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Dead letters of a topic (reason, error, original position, group, failed-at, attempts, redriven)."""
+    from shared.ops.kafka_tools import dlq_summary, read_dlq, render_dlq_list, render_dlq_summary
+
+    cfg = settings()
+    if topic is None:
+        rows = run(dlq_summary(cfg.kafka))
+        echo(dumps(rows, indent=2) if as_json else render_dlq_summary(rows))
+        return
+    view = run(read_dlq(cfg.kafka, topic))
+    echo(dumps([d.as_dict() for d in view.letters], indent=2) if as_json else render_dlq_list(view))
+
+
+@dlq_app.command("show")
+def dlq_show(
+    topic: Annotated[str, typer.Argument(help="Topic or its .dlq.")],
+    offset: Annotated[int, typer.Option(help="Offset of the dead letter on the .dlq topic.")],
+    partition: Annotated[
+        int | None, typer.Option(help="Partition (needed when the offset is ambiguous).")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One dead letter in full: failure headers, original headers, decoded payload or raw value."""
+    from shared.ops.kafka_tools import read_dlq, render_dlq_show, select_letter
+
+    view = run(read_dlq(settings().kafka, topic))
+    letter = _usage(select_letter, view, offset, partition)
+    echo(dumps(letter.as_dict(), indent=2) if as_json else render_dlq_show(letter))
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    topic: Annotated[str, typer.Argument(help="Topic or its .dlq.")],
+    all_: Annotated[bool, typer.Option("--all", help="Every dead letter not redriven yet.")] = False,
+    offset: Annotated[int | None, typer.Option(help="Only the dead letter at this .dlq offset.")] = None,
+    partition: Annotated[int | None, typer.Option(help="Only this .dlq partition.")] = None,
+    reason: Annotated[list[str] | None, typer.Option(help="Only this reason, e.g. handler_error.")] = None,
+    include_redriven: Annotated[
+        bool, typer.Option("--include-redriven", help="Also resend letters redriven before.")
+    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be redriven.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Send dead letters back to their original topic (same key, value, headers; aqsha-dlq-* dropped).
+
+    Redriven letters are remembered (consumer group aqsha-ops-redrive on the .dlq topic), so
+    `--all` twice does not resend. Consumers de-duplicate, so a resend is harmless anyway.
+    """
+    from shared.ops.kafka_tools import Redriven, read_dlq, redrive, render_redriven, select_for_redrive
+
+    cfg = settings()
+    view = run(read_dlq(cfg.kafka, topic))
+    chosen = _usage(
+        select_for_redrive,
+        view,
+        all_=all_,
+        offset=offset,
+        partition=partition,
+        reasons=reason or (),
+        include_redriven=include_redriven,
+    )
+    if dry_run:
+        done = [
+            Redriven(
+                d.item.partition,
+                d.item.offset,
+                d.item.type,
+                d.original[0] or view.original_topic,
+                d.original[1] if d.original[1] is not None else -1,
+                -1,
+            )
+            for d in chosen
+        ]
+    else:
+        done = run(redrive(cfg.kafka, view, chosen))
+    if as_json:
+        echo(dumps({"dlq_topic": view.topic, "dry_run": dry_run, "redriven": done}, indent=2))
+    else:
+        echo(render_redriven(view, done, dry_run=dry_run))
+
+
+# ---------------------------------------------------------------------------------------------- lag
+@app.command()
+def lag(
+    group: Annotated[list[str] | None, typer.Option(help="Only this consumer group (repeatable).")] = None,
+    topic: Annotated[list[str] | None, typer.Option(help="Only this topic (repeatable).")] = None,
+    all_partitions: Annotated[bool, typer.Option("--all-partitions", help="Also empty partitions.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Consumer lag per group and partition: committed offset vs end offset, for every registry group."""
+    from shared.ops.kafka_tools import compute_lag, render_lag
+
+    rows, missing = run(compute_lag(settings().kafka, only_groups=group or (), only_topics=topic or ()))
+    if as_json:
+        echo(dumps({"partitions": [r.as_dict() for r in rows], "missing_topics": missing}, indent=2))
+    else:
+        echo(render_lag(rows, missing, all_partitions=all_partitions))
+
+
+# ------------------------------------------------------------------------------------------ billing
+@billing_app.command("run-day")
+def billing_run_day(
+    business_date: Annotated[str, typer.Argument(metavar="DATE", help="Business date, YYYY-MM-DD.")],
+    direct: Annotated[
+        bool, typer.Option("--direct", help="Run it here against the database instead of via Kafka.")
+    ] = False,
+    by: Annotated[str, typer.Option("--by", help="requested_by recorded with the run.")] = "ops-cli",
+    as_json: JsonOpt = False,
+) -> None:
+    """Run billing's business day for DATE: produce RunBusinessDay, or with --direct run it in-process."""
+    from shared.ops.kafka_tools import render_sent
+    from shared.ops.service_tools import (
+        parse_date,
+        render_day_report,
+        run_day_direct,
+        run_day_via_kafka,
+    )
+
+    day = _usage(parse_date, business_date)
+    cfg = settings()
+    if direct:
+        report = run(run_day_direct(cfg, day, by))
+        echo(dumps(report) if as_json else render_day_report(report))
+        return
+    sent = run(run_day_via_kafka(cfg, day, by))
+    if as_json:
+        echo(dumps(sent))
+    else:
+        echo(render_sent(sent))
+        echo(f"billing will close business day {day.isoformat()} when it consumes the command")
+
+
+# ------------------------------------------------------------------------------------- read models
+@payments_app.command("history")
+def payments_history(
+    customer: Annotated[str, typer.Argument(help="Customer id (UUID).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A customer's payments, newest first, with their statuses (as in the app's history)."""
+    from shared.ops.service_tools import parse_uuid, payment_history, render_history
+
+    cid = _usage(parse_uuid, customer)
+    rows = run(payment_history(settings(), cid))
+    echo(dumps(rows, indent=2) if as_json else render_history(cid, rows))
+
+
+@notify_app.command("inbox")
+def notify_inbox(
+    customer: Annotated[str, typer.Argument(help="Customer id (UUID).")],
+    limit: Annotated[int, typer.Option(min=1, help="At most N messages.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """A customer's in-app inbox, newest first."""
+    from shared.ops.service_tools import customer_inbox, parse_uuid, render_inbox
+
+    cid = _usage(parse_uuid, customer)
+    rows = run(customer_inbox(settings(), cid, limit))
+    echo(dumps(rows, indent=2) if as_json else render_inbox(cid, rows))
+
+
+@app.command()
+def receipt(
+    number: Annotated[str, typer.Argument(help="Receipt number, e.g. R-2026-000001.")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="PDF path (default NUMBER.pdf).")
+    ] = None,
+) -> None:
+    """Fetch a receipt as PDF."""
+    from shared.ops.service_tools import fetch_receipt
+
+    path = output or Path(f"{number}.pdf")
+    size = run(fetch_receipt(settings(), number, path))
+    echo(f"wrote receipt {number} to {path} ({size} bytes)")
+
+
+@app.command()
+def reconcile() -> None:
+    """Cross-service reconciliation report (exit 0 clean, 1 discrepancies)."""
+    from shared.ops.reconcile import run_reconcile
+
+    raise typer.Exit(asyncio.run(run_reconcile(Settings())))
 
 
 def main() -> None:
     """Entry point of the ``aqsha`` console script."""
-    raise SystemExit("aqsha: no commands yet")
+    app()

@@ -1,0 +1,202 @@
+"""Database side of the operator CLI: billing's business day, payment history, inbox, receipts.
+
+Each command opens a small pool on the owning service's schema (``shared.db.create_pool``) and uses
+that service's own read queries (``services/*/queries.py``) or use case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from shared.contracts.billing import RunBusinessDay
+from shared.contracts.envelope import new_envelope
+from shared.db import create_pool
+from shared.money import fmt_tiyn
+from shared.ops.common import EXIT_USAGE, OpsError, table
+from shared.ops.kafka_tools import Outgoing, Sent, produce
+from shared.ops.render import short
+from shared.settings import Settings
+from shared.topics import BILLING_COMMANDS, resolve
+
+
+def parse_uuid(text: str, what: str = "customer id") -> UUID:
+    """A UUID argument; ``OpsError`` (usage) otherwise."""
+    try:
+        return UUID(text)
+    except ValueError:
+        raise OpsError(f"invalid {what} {text!r}: expected a UUID", EXIT_USAGE) from None
+
+
+def parse_date(text: str) -> date:
+    """An ISO date argument (``2026-03-31``); ``OpsError`` (usage) otherwise."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise OpsError(f"invalid date {text!r}: expected YYYY-MM-DD", EXIT_USAGE) from None
+
+
+@asynccontextmanager
+async def service_pool(settings: Settings, schema: str) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on one service's schema; connection errors become one-line ``OpsError``s."""
+    try:
+        pool = await asyncio.wait_for(create_pool(settings.db.dsn, schema, min_size=1, max_size=2), 30)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise OpsError(f"cannot connect to PostgreSQL: {exc}") from None
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+# ------------------------------------------------------------------------------------------ billing
+def business_day_command(business_date: date, requested_by: str, suffix: str = "") -> Outgoing:
+    """The RunBusinessDay envelope, keyed by the ISO date, for ``aqsha.billing.commands``."""
+    if not 1 <= len(requested_by) <= 64:
+        raise OpsError("--by must be 1 to 64 characters", EXIT_USAGE)
+    payload = RunBusinessDay(business_date=business_date, requested_by=requested_by)
+    env = new_envelope(
+        payload, key=business_date.isoformat(), producer="ops-cli", occurred_at=datetime.now(UTC)
+    )
+    return Outgoing(env, resolve(BILLING_COMMANDS.name, suffix))
+
+
+async def run_day_via_kafka(settings: Settings, business_date: date, requested_by: str) -> Sent:
+    """Produce RunBusinessDay; the billing service runs it."""
+    sent = await produce(
+        settings.kafka, [business_day_command(business_date, requested_by, settings.kafka.topic_suffix)]
+    )
+    return sent[0]
+
+
+async def run_day_direct(settings: Settings, business_date: date, requested_by: str) -> dict[str, Any]:
+    """Run ``BillingService.run_business_day`` against the database; return its counts.
+
+    Events go to billing's outbox; a running billing service's relay publishes them.
+    """
+    from services.billing.service import BillingService
+    from services.billing.settings import BillingSettings
+    from shared.calendar import load_kz_calendar
+    from shared.clock import clock_from_file
+
+    billing = BillingSettings()
+    async with service_pool(settings, "billing") as pool:
+        service = BillingService(
+            pool,
+            calendar=load_kz_calendar(),
+            clock=clock_from_file(settings.clock_file),
+            batch_size=billing.business_day_batch,
+        )
+        report = await service.run_business_day(business_date, requested_by=requested_by)
+        pending = await pool.fetchval("SELECT count(*) FROM outbox")
+    return {"business_date": business_date, **report.counts(), "outbox_pending": int(pending)}
+
+
+def render_day_report(report: dict[str, Any]) -> str:
+    """What a direct business-day run did."""
+    return (
+        f"business day {report['business_date']} closed: {report['accounts']} account(s), "
+        f"{report['bills']} bill(s) issued, {report['overdue']} overdue recorded, "
+        f"{report['penalties']} penalt{'y' if report['penalties'] == 1 else 'ies'} applied; "
+        f"{report['outbox_pending']} event(s) in billing's outbox awaiting the relay"
+    )
+
+
+# ----------------------------------------------------------------------------------------- payments
+async def payment_history(settings: Settings, customer_id: UUID) -> list[dict[str, Any]]:
+    """The customer's payments with their status history (``services.payments.queries``)."""
+    from services.payments.queries import payment_history as query
+
+    async with service_pool(settings, "payments") as pool:
+        return await query(pool, customer_id)
+
+
+def _when(value: datetime | None) -> str:
+    return value.isoformat(timespec="seconds") if value is not None else "-"
+
+
+def render_history(customer_id: UUID, payments: Sequence[dict[str, Any]]) -> str:
+    """Payments newest first: amounts formatted, and each one's status path."""
+    if not payments:
+        return f"customer {customer_id}: no payments"
+    rows = []
+    for p in payments:
+        path = " → ".join(h["status"] for h in p.get("history", [])) or p["status"]
+        what = p.get("provider") or p.get("merchant") or p.get("category") or ""
+        rows.append(
+            [
+                _when(p["created_at"]),
+                p["kind"],
+                p["status"],
+                fmt_tiyn(p["amount"]),
+                fmt_tiyn(p["fee"]) if p.get("fee") is not None else "-",
+                p.get("funding") or "-",
+                what or "-",
+                p.get("reason_code") or "-",
+                p.get("receipt_number") or "-",
+                path,
+                str(p["payment_id"]),
+            ]
+        )
+    head = f"customer {customer_id}: {len(payments)} payment(s)"
+    cols = [
+        "created",
+        "kind",
+        "status",
+        "amount",
+        "fee",
+        "funding",
+        "payee",
+        "reason",
+        "receipt",
+        "history",
+        "payment id",
+    ]
+    return head + "\n" + table(cols, rows)
+
+
+# ------------------------------------------------------------------------------------------- notify
+async def customer_inbox(settings: Settings, customer_id: UUID, limit: int) -> list[dict[str, Any]]:
+    """The customer's in-app messages, newest first (``services.notify.queries.inbox``)."""
+    from services.notify.queries import inbox
+
+    async with service_pool(settings, "notify") as pool:
+        return [asdict(m) for m in await inbox(pool, customer_id, limit=limit)]
+
+
+def render_inbox(customer_id: UUID, messages: Sequence[dict[str, Any]]) -> str:
+    """Inbox messages for humans: one block per message."""
+    if not messages:
+        return f"customer {customer_id}: inbox is empty"
+    lines = [f"customer {customer_id}: {len(messages)} message(s), newest first"]
+    for m in messages:
+        lines.append(f"#{m['id']}  {_when(m['created_at'])}  {m['event_type']}  [{m['locale']}]")
+        lines.append(f"  {m['title']}")
+        lines.extend(f"  {short(line, 200)}" for line in str(m["body"]).splitlines() if line.strip())
+        if m.get("link"):
+            lines.append(f"  link: {m['link']}")
+    return "\n".join(lines)
+
+
+async def fetch_receipt(settings: Settings, number: str, output: Path) -> int:
+    """Write receipt ``number`` as PDF to ``output``; return its size in bytes."""
+    from services.notify.queries import ReceiptNotFound, get_receipt_pdf
+
+    async with service_pool(settings, "notify") as pool:
+        try:
+            pdf = await get_receipt_pdf(pool, number)
+        except ReceiptNotFound:
+            raise OpsError(f"no receipt numbered {number!r}") from None
+    try:
+        await asyncio.to_thread(output.write_bytes, pdf)
+    except OSError as exc:
+        raise OpsError(f"cannot write {output}: {exc.strerror}") from None
+    return len(pdf)
