@@ -12,26 +12,41 @@ The subscriber helper is the one way services consume (README, "How a message is
   (faststream issue #2618).
 * Every message ends in exactly one explicit ``ack()`` or ``nack()``; an unset ack status is what
   lets a later success commit past a failure.
+
+``KafkaSettings.consume_mode = "batch"`` (``AQSHA_KAFKA_CONSUME_MODE``, docs/performance.md) polls
+up to ``batch_max_records`` records at once and runs each record through the same steps; records
+with the same key strictly in order, different keys concurrently (``batch_concurrency``). Offsets
+are committed explicitly per partition, only past the longest prefix of finished records; a record
+whose dead-letter publish failed is sought back to, with everything after it in its partition.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
+import operator
 import ssl
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.message import FAKE_CONSUMER
+from faststream.kafka.message import KafkaMessage as RecordMessage
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 
 from shared.contracts.envelope import HEADER_CORRELATION_ID, ContractError, Envelope, decode
+from shared.contracts.registry import contract_for
 from shared.logging import bind_correlation
+from shared.observability import metrics_for
 from shared.settings import KafkaSettings
-from shared.topics import TopicSpec, all_topics, dlq_name, resolve
+from shared.topics import TOPICS, TopicSpec, all_topics, dlq_name, resolve
 
 log = logging.getLogger("aqsha.kafka")
 
@@ -160,20 +175,35 @@ def subscribe(
         )
 
     publish_dead_letter: DeadLetterPublisher = dead_letterer or _to_dlq
+    batch = settings.consume_mode == "batch"
+    concurrency = settings.batch_concurrency
 
-    @broker.subscriber(
+    description, payload_schema = _subscriber_docs(names, accepted, group, settings.topic_suffix)
+    subscriber_options.setdefault("description", description)
+    if batch:
+        subscriber_options.update(
+            batch=True, max_records=settings.batch_max_records, batch_timeout_ms=settings.batch_timeout_ms
+        )
+    subscriber = broker.subscriber(
         *names,
         group_id=group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
-        title=f"{'+'.join(names)}:{group}",
+        # AsyncAPI channel keys: FastStream appends ":<topic>" itself when there are several.
+        title=group if len(names) > 1 else f"{group}:{names[0]}",
         **subscriber_options,
     )
-    async def _consume(msg: KafkaMessage) -> None:
-        record = msg.raw_message
-        assert not isinstance(record, tuple)
+
+    async def _handle(msg: KafkaMessage, record: ConsumerRecord[Any, Any]) -> str:
+        """Handle one record to its end, without acking; return its outcome (a metrics label).
+
+        ``rewound`` means it could be neither handled nor dead-lettered: the caller must not commit
+        past it and must seek its partition back to it.
+        """
+        metrics = metrics_for(broker)
+        topic = record.topic
         where = {
-            "topic": record.topic,
+            "topic": topic,
             "partition": record.partition,
             "offset": record.offset,
             "group": group,
@@ -184,18 +214,27 @@ def subscribe(
             log.warning(
                 "malformed message dead-lettered", extra={**where, "reason": exc.code, "error": str(exc)}
             )
-            await _dead_letter_or_rewind(
+            raw = exc.raw_envelope
+            type_ = raw.type if raw is not None and contract_for(raw.type) is not None else "unknown"
+            metrics.failure(topic, type_, exc.code)
+            outcome = await _dead_letter_or_rewind(
                 publish_dead_letter, msg, exc.code, str(exc), group, 0, sleep, backoff
             )
-            return
+            if outcome == "dead_lettered":
+                metrics.dead_lettered(topic, exc.code)
+            metrics.message(topic, type_, outcome)
+            return outcome
         if accepted is not None and envelope.type not in accepted:
-            await msg.ack()
-            return
+            metrics.message(topic, envelope.type, "skipped")
+            return "skipped"
         with bind_correlation(str(envelope.correlation_id)):
             for attempt in range(1, max_attempts + 1):
+                started = time.perf_counter()
                 try:
                     await handler(envelope)
                 except Exception as exc:  # a failing handler is isolated, retried, then dead-lettered
+                    metrics.observe(topic, envelope.type, time.perf_counter() - started)
+                    metrics.failure(topic, envelope.type, "handler_error")
                     if attempt < max_attempts:
                         log.warning(
                             "handler failed, retrying",
@@ -206,21 +245,124 @@ def subscribe(
                                 "error": repr(exc),
                             },
                         )
+                        metrics.message(topic, envelope.type, "retried")
                         await sleep(backoff * 2 ** (attempt - 1))
                         continue
                     log.error(
                         "handler failed, dead-lettering",
                         extra={**where, "attempt": attempt, "event_type": envelope.type, "error": repr(exc)},
                     )
-                    await _dead_letter_or_rewind(
+                    outcome = await _dead_letter_or_rewind(
                         publish_dead_letter, msg, "handler_error", repr(exc), group, attempt, sleep, backoff
                     )
-                    return
-                else:
-                    await msg.ack()
-                    return
+                    if outcome == "dead_lettered":
+                        metrics.dead_lettered(topic, "handler_error")
+                    metrics.message(topic, envelope.type, outcome)
+                    return outcome
+                metrics.observe(topic, envelope.type, time.perf_counter() - started)
+                metrics.message(topic, envelope.type, "ok")
+                return "ok"
+        raise AssertionError("unreachable: the last attempt returns")
 
-    return _consume
+    if not batch:
+
+        @subscriber
+        async def _consume(msg: KafkaMessage) -> None:
+            record = msg.raw_message
+            assert not isinstance(record, tuple)
+            # Exactly one explicit ack() or nack() per message (module docstring).
+            if await _handle(msg, record) == "rewound":
+                await msg.nack()
+            else:
+                await msg.ack()
+
+        _document_subscriber(broker, subscriber, names, payload_schema, group)
+        return _consume
+
+    @subscriber
+    async def _consume_batch(msg: KafkaMessage) -> None:
+        records = msg.raw_message if isinstance(msg.raw_message, tuple) else (msg.raw_message,)
+        await _run_batch(msg, records, _handle, concurrency)
+
+    _document_subscriber(broker, subscriber, names, payload_schema, group)
+    return _consume_batch
+
+
+def _chain_key(record: ConsumerRecord[Any, Any]) -> Any:
+    """Records with the same key are handled in order; keyless ones in their partition's order."""
+    if record.key is not None:
+        return record.key
+    return (record.topic, record.partition)
+
+
+def _record_message(batch: KafkaMessage, record: ConsumerRecord[Any, Any]) -> KafkaMessage:
+    """A one-record message of a batch, for dead-letter publishers (they read ``raw_message``)."""
+    headers = {k: (v.decode(errors="replace") if isinstance(v, bytes) else str(v)) for k, v in record.headers}
+    return RecordMessage(
+        raw_message=record, body=record.value or b"", headers=headers, consumer=FAKE_CONSUMER
+    )
+
+
+async def _run_batch(
+    batch: KafkaMessage,
+    records: Sequence[ConsumerRecord[Any, Any]],
+    handle: Callable[[KafkaMessage, ConsumerRecord[Any, Any]], Awaitable[str]],
+    concurrency: int,
+) -> None:
+    """Handle a polled batch: one key strictly in order, different keys concurrently (bounded).
+
+    Then, per partition, commit the offset after the longest prefix of finished records and seek
+    back to the first unfinished one (a record whose dead-letter publish failed, or a later record
+    of its partition that was not started because of it). So nothing is committed past an
+    unhandled record; records after it that did run are redelivered and de-duplicated by the inbox,
+    as after any crash.
+    """
+    chains: dict[Any, list[ConsumerRecord[Any, Any]]] = {}
+    for record in records:
+        chains.setdefault(_chain_key(record), []).append(record)
+    finished: set[tuple[str, int, int]] = set()
+    rewind: dict[tuple[str, int], int] = {}
+    gate = asyncio.Semaphore(concurrency)
+
+    async def run_chain(chain: list[ConsumerRecord[Any, Any]]) -> None:
+        async with gate:
+            for record in chain:
+                tp = (record.topic, record.partition)
+                stop_at = rewind.get(tp)
+                if stop_at is not None and record.offset > stop_at:
+                    return  # its partition is sought back before it: it is redelivered
+                try:
+                    outcome = await handle(_record_message(batch, record), record)
+                except Exception:  # never expected (handle() isolates failures): keep the record
+                    log.exception("unexpected error in a batch; rewinding to the record")
+                    outcome = "rewound"
+                if outcome == "rewound":
+                    rewind[tp] = min(rewind.get(tp, record.offset), record.offset)
+                    return  # later records of this key wait for it (strict order per key)
+                finished.add((record.topic, record.partition, record.offset))
+
+    await asyncio.gather(*(run_chain(chain) for chain in chains.values()))
+
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        offsets.setdefault((record.topic, record.partition), []).append(record.offset)
+    commits: dict[TopicPartition, int] = {}
+    seeks: dict[TopicPartition, int] = {}
+    for (topic, partition), offs in offsets.items():
+        tp = TopicPartition(topic, partition)
+        for offset in sorted(offs):
+            if (topic, partition, offset) not in finished:
+                seeks[tp] = offset
+                break
+            commits[tp] = offset + 1
+    consumer: Any = batch.consumer
+    if commits:
+        try:
+            await consumer.commit(commits)
+        except Exception as exc:  # e.g. a rebalance took the partition: its new owner redelivers
+            log.warning("batch offset commit failed", extra={"error": repr(exc)})
+    for tp, offset in seeks.items():
+        consumer.seek(tp, offset)
 
 
 async def _dead_letter_or_rewind(
@@ -232,16 +374,110 @@ async def _dead_letter_or_rewind(
     attempts: int,
     sleep: Callable[[float], Awaitable[None]],
     backoff: float,
-) -> None:
+) -> str:
+    """Dead-letter ``msg``; return the outcome (a metrics label): ``dead_lettered`` or ``rewound``.
+
+    ``rewound``: the publish failed; after a pause the caller seeks back to the message (nothing may
+    be skipped) and it is tried again.
+    """
     try:
         await publish(msg, reason=reason, error=error, group=group, attempts=attempts)
     except Exception:
-        # Nothing may be skipped: rewind to this message and try again after a pause.
         log.exception("dead-letter publish failed; rewinding to the message")
         await sleep(max(backoff, 0.5))
-        await msg.nack()
-        return
-    await msg.ack()
+        return "rewound"
+    return "dead_lettered"
+
+
+# -- AsyncAPI documentation (no effect on consuming or publishing) ------------------------------------
+
+
+def _never(_msg: Any) -> bool:
+    return False
+
+
+def envelope_schema(types: Iterable[str]) -> Any:
+    """The union of ``Envelope[<contract>]`` of the named contracts (sorted), for AsyncAPI payloads."""
+    models = [Envelope[m] for m in (contract_for(t) for t in sorted(set(types))) if m is not None]  # type: ignore[valid-type]
+    if not models:
+        return None
+    return functools.reduce(operator.or_, models)
+
+
+def _topic_spec(name: str, suffix: str) -> TopicSpec | None:
+    for spec in TOPICS:
+        if resolve(spec.name, suffix) == name:
+            return spec
+    return None
+
+
+def _subscriber_docs(
+    names: Sequence[str], accepted: frozenset[str] | None, group: str, suffix: str
+) -> tuple[str, Any]:
+    """The AsyncAPI description of a ``subscribe()`` consumer and the union of envelopes it reads."""
+    lines = [f"Consumer group `{group}`: at-least-once, inbox-deduplicated; failures go to `<topic>.dlq`."]
+    types: set[str] = set()
+    for name in names:
+        spec = _topic_spec(name, suffix)
+        if spec is None:
+            continue
+        read = [c for c in spec.contracts if accepted is None or c in accepted]
+        types.update(read)
+        lines.append(f"`{name}`: {', '.join(read) or '(none)'}; other types are acknowledged and skipped.")
+    return "\n".join(lines), envelope_schema(types)
+
+
+def _document_subscriber(
+    broker: KafkaBroker, subscriber: Any, names: Sequence[str], schema: Any, group: str
+) -> None:
+    """Give a ``subscribe()`` consumer typed payloads in AsyncAPI and declare its dead-letter topics.
+
+    The real handler decodes envelopes itself, so FastStream sees no payload type. A second,
+    documentation-only handler whose filter never matches carries the schema: FastStream tries
+    handlers in registration order and the real one, registered first, takes every message.
+    """
+    if schema is not None:
+
+        async def envelope(envelope: Any) -> None:  # never called: its filter never matches
+            raise AssertionError("documentation-only handler")
+
+        envelope.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("envelope", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=schema)],
+            return_annotation=None,
+        )
+        subscriber(envelope, filter=_never)
+    for name in names:
+        dlq = dlq_name(name)
+        broker.publisher(
+            dlq,
+            title=f"{dlq}:{group}",
+            description=f"Dead letters of `{name}` from group `{group}`: the original key, headers and "
+            "bytes, plus aqsha-dlq-reason/-error/-original-topic/-partition/-offset/-group/-failed-at/"
+            "-attempts headers.",
+            include_in_schema=True,
+        )
+
+
+def document_publishers(broker: KafkaBroker, service: str, topic_suffix: str = "") -> list[str]:
+    """Declare, for AsyncAPI only, the topics ``service`` produces (``shared.topics`` producers).
+
+    Services publish through the outbox relay (``broker.publish``), which FastStream cannot see;
+    these publishers are never called. Returns the documented topic names.
+    """
+    documented: list[str] = []
+    for spec in TOPICS:
+        if service not in spec.producers:
+            continue
+        name = resolve(spec.name, topic_suffix)
+        broker.publisher(
+            name,
+            title=f"{name}:{service}",
+            description=f"{spec.description} Key: {spec.key}. Written via the transactional outbox.",
+            schema=envelope_schema(spec.contracts),
+            include_in_schema=True,
+        )
+        documented.append(name)
+    return documented
 
 
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:

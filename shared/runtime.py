@@ -8,6 +8,13 @@ outbox), then the broker, then ``on_close`` hooks and the pool.
 
 These are FastStream startup/shutdown hooks rather than ``lifespan=``: FastStream runs ``lifespan``
 only under ``app.run()``, while the hooks also run under ``app.start()``/``app.stop()``.
+
+Observability (``shared.observability``, ``docs/observability.md``): every runtime owns a
+``Metrics`` registry bound to its broker (the subscriber helper records into it) and a ``Health``
+with the built-in readiness checks ``postgres`` and ``kafka``; services add theirs with
+``add_check`` (payments: ``redis``). With ``settings.http_port`` set, ``open`` starts the HTTP
+endpoint (``/health/live``, ``/health/ready``, ``/metrics``) and the background phase samples the
+outbox backlog and consumer lag every ``metrics_interval_s``.
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
 from shared.db import create_pool, migrate, service_migrations
+from shared.kafka import document_publishers
+from shared.observability import Check, Health, HealthServer, Metrics, bind_metrics, sample_lag
 from shared.outbox import BrokerPublisher, OutboxRelay
 from shared.settings import Settings
 
@@ -35,11 +44,31 @@ CloseHook = Callable[[], Awaitable[None]]
 class ServiceRuntime:
     """Pool, migrations, outbox relay and periodic loops of one service, wired into FastStream."""
 
-    def __init__(self, settings: Settings, broker: KafkaBroker, *, schema: str, service_dir: Path) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: KafkaBroker,
+        *,
+        schema: str,
+        service_dir: Path,
+        metrics_interval_s: float = 5.0,
+        check_timeout_s: float = 2.0,
+    ) -> None:
         self.settings = settings
         self.broker = broker
         self.schema = schema
         self._service_dir = service_dir
+        self.metrics = Metrics(schema)
+        bind_metrics(broker, self.metrics)
+        self.health = Health(timeout_s=check_timeout_s, metrics=self.metrics)
+        self.health.add_check("postgres", self._check_postgres)
+        self.health.add_check("kafka", self._check_kafka)
+        self.http: HealthServer | None = None
+        self._metrics_interval = metrics_interval_s
+        self._heartbeat_stop = asyncio.Event()
+        self._heartbeat: asyncio.Task[None] | None = None
+        # AsyncAPI: the topics this service writes through its outbox (never published through these).
+        document_publishers(broker, schema, settings.kafka.topic_suffix)
         self._pool: asyncpg.Pool | None = None
         self._open_hooks: list[OpenHook] = []
         self._close_hooks: list[CloseHook] = []
@@ -66,8 +95,29 @@ class ServiceRuntime:
         """Run ``job`` every ``interval_s`` while the service runs; a failed round is logged, not fatal."""
         self._loops.append((name, interval_s, job))
 
+    def add_check(self, name: str, check: Check) -> None:
+        """Add a readiness check for ``/health/ready``: it fails by raising, timing out or returning False."""
+        self.health.add_check(name, check)
+
+    async def _check_postgres(self) -> None:
+        if self._pool is None:
+            raise RuntimeError("pool is not open")
+        async with self._pool.acquire(timeout=self.health.timeout_s) as conn:
+            if await conn.fetchval("SELECT 1") != 1:
+                raise RuntimeError("select 1 did not return 1")
+
+    async def _check_kafka(self) -> bool:
+        return bool(await self.broker.ping(self.health.timeout_s / 2))
+
+    async def sample_metrics(self) -> None:
+        """One sampling round of the outbox backlog and the consumer lag."""
+        if self._pool is not None:
+            async with self._pool.acquire() as conn:
+                self.metrics.set_backlog(int(await conn.fetchval("SELECT count(*) FROM outbox")))
+        await sample_lag(self.metrics, self.broker)
+
     async def open(self) -> None:
-        """Pool, migrations, then the ``on_open`` hooks."""
+        """Pool, migrations, the ``on_open`` hooks, then the HTTP endpoint (if ``http_port`` is set)."""
         s = self.settings
         pool = await create_pool(s.db.dsn, self.schema, min_size=s.db.min_size, max_size=s.db.max_size)
         try:
@@ -76,10 +126,34 @@ class ServiceRuntime:
             self._pool = pool
             for hook in self._open_hooks:
                 await hook(pool)
+            await self._start_http()
         except BaseException:
             self._pool = None
             await pool.close()
             raise
+
+    async def _start_http(self) -> None:
+        if self.settings.http_port is None or self.http is not None:
+            return
+        server = HealthServer(
+            self.health, self.metrics, host=self.settings.http_host, port=self.settings.http_port
+        )
+        await server.start()
+        self.http = server
+        self._heartbeat_stop.clear()
+        self._heartbeat = asyncio.create_task(
+            self.health.heartbeat(self._heartbeat_stop), name=f"{self.schema}-heartbeat"
+        )
+
+    async def _stop_http(self) -> None:
+        self._heartbeat_stop.set()
+        if self._heartbeat is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._heartbeat, 5)
+            self._heartbeat = None
+        if self.http is not None:
+            await self.http.stop()
+            self.http = None
 
     async def start_background(self) -> None:
         """Start the outbox relay and the periodic loops (after the broker connected)."""
@@ -95,6 +169,9 @@ class ServiceRuntime:
         for name, interval, job in self._loops:
             loop = self._loop(name, interval, job)
             self._tasks.append(asyncio.create_task(loop, name=f"{self.schema}-{name}"))
+        if self.settings.http_port is not None:
+            sampler = self._loop("metrics", self._metrics_interval, self.sample_metrics)
+            self._tasks.append(asyncio.create_task(sampler, name=f"{self.schema}-metrics"))
 
     async def _loop(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
         while not self._stop.is_set():
@@ -114,12 +191,15 @@ class ServiceRuntime:
         self._tasks = []
 
     async def close(self) -> None:
-        """The ``on_close`` hooks (reverse order), then the pool."""
-        for hook in reversed(self._close_hooks):
-            await hook()
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        """The HTTP endpoint, the ``on_close`` hooks (reverse order), then the pool."""
+        try:
+            await self._stop_http()
+        finally:
+            for hook in reversed(self._close_hooks):
+                await hook()
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
 
     async def start(self) -> None:
         """Open, start consuming, start the background tasks (what ``faststream run`` does)."""

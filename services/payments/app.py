@@ -46,6 +46,7 @@ class PaymentsRuntime:
         self.runtime.on_open(self._attach)
         self.runtime.on_close(self._detach)
         self.runtime.every("janitor", settings.janitor_interval_s, self._janitor_round)
+        self.runtime.add_check("redis", self._redis_ready)
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -66,6 +67,12 @@ class PaymentsRuntime:
         if self.redis is not None:
             await self.redis.aclose()
             self.redis = None
+
+    async def _redis_ready(self) -> bool:
+        """Readiness: Redis answers PING (it is only the fast path, but a dead one slows every command)."""
+        if self.redis is None:
+            raise RuntimeError("redis client is not open")
+        return bool(await self.redis.ping())
 
     async def _janitor_round(self) -> None:
         await self.service.run_janitor_once()
