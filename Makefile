@@ -8,12 +8,12 @@ VENV := .venv
 RUN := $(VENV)/bin/python -m
 PYTEST_ARGS ?=
 
-.PHONY: help setup test unit integration lint fmt types run schemas clean
+.PHONY: help setup test unit integration lint fmt types run schemas docs clean
 
 help:
-	@echo "make run    - start the platform and drive the demo"
+	@echo "make run    - start the platform and drive the demo (ONCE=1: stop after it; NO_DEMO=1: no demo)"
 	@echo "make test   - set up from nothing, then lint, types and the whole suite"
-	@echo "make lint / fmt / types / schemas / clean"
+	@echo "make lint / fmt / types / schemas / docs / clean"
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -49,10 +49,18 @@ integration: setup
 schemas: setup
 	$(RUN) shared.contracts.export
 
+# Regenerate every generated document: contract schemas, docs/topics.md, per-service AsyncAPI
+# (docs/asyncapi/) and the Strimzi topics (deploy/k8s/topics.yaml). Drift tests fail in make test
+# until this is run and committed.
+docs: schemas
+	$(RUN) shared.topics_doc
+	$(RUN) shared.ops.asyncapi
+	$(RUN) shared.ops.strimzi
+
+# The platform (broker, PostgreSQL, Redis, four service processes) and the demo; Ctrl-C stops it.
+# ONCE=1: demo, summary, clean stop, exit code of the demo's checks. NO_DEMO=1: the platform only.
 run: setup
-	@echo "make run will: start Tansu (or compose with Apache Kafka where Docker exists),"
-	@echo "apply topics and migrations, start payments, bonus, billing and notify as separate"
-	@echo "FastStream processes, and drive the demo. It lands with the platform issue."
+	$(RUN) shared.ops.platform $(if $(ONCE),--once) $(if $(NO_DEMO),--no-demo) $(RUN_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,835 @@
+"""The ``make run`` demo: four customers, a month of Kaspi life, every outcome checked.
+
+It talks to the running platform the way its users do: it produces commands and the upstream
+events it stands in for (customer registration, Red account opening) to Kafka, reads one-time codes
+from the SMS the customer "received" (notify's SMS webhook, simulated by the platform), and
+watches the decoded event stream, which it prints as a live feed. Time is simulated: the demo moves
+the platform's shared clock (``shared.clock.OffsetFileClock``) to each business day of
+October–November 2025 and sends billing ``RunBusinessDay`` for it.
+
+Every step states what must happen (amounts, fees, bonus, bills, penalties); a missed or different
+outcome is recorded, the summary lists every check, and the exit code is non-zero if any failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+import asyncpg
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared.clock import ALMATY, OffsetFileClock, write_clock_offset
+from shared.contracts.base import Contract
+from shared.contracts.billing import RedAccountOpened, RunBusinessDay
+from shared.contracts.common import (
+    AccountKind,
+    Channel,
+    Funding,
+    Locale,
+    Merchant,
+    ServiceCategory,
+    TariffProfile,
+)
+from shared.contracts.customers import CustomerRegistered
+from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
+from shared.contracts.payments import (
+    ConfirmPayment,
+    PayRedBill,
+    PayService,
+    Purchase,
+    TopUp,
+    Transfer,
+)
+from shared.db import create_pool
+from shared.money import fmt_tiyn
+from shared.ops.platform import Platform
+from shared.topics import resolve, topic_for_contract
+
+PRODUCER = "aqsha-demo"
+NS = UUID("6f0e7f52-7c1e-4f0a-9a55-0d3c1b2a4e10")
+OTP_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+TERMINAL = {"PaymentCompleted", "PaymentFailed", "PaymentRejected", "TopUpCompleted", "TransferCompleted"}
+FEED_TOPICS = (
+    "aqsha.customers.events",
+    "aqsha.red.accounts",
+    "aqsha.payments.events",
+    "aqsha.payments.otp",
+    "aqsha.bonus.events",
+    "aqsha.billing.events",
+    "aqsha.notify.events",
+)
+
+
+def tenge(amount: int) -> int:
+    """Whole tenge to tiyn."""
+    return amount * 100
+
+
+@dataclass(frozen=True)
+class Customer:
+    """A demo customer."""
+
+    name: str
+    phone: str
+    iin: str
+    locale: Locale
+    tariff: TariffProfile
+    email: str | None
+
+    @property
+    def id(self) -> UUID:
+        """Deterministic id from the name."""
+        return uuid5(NS, self.name)
+
+    @property
+    def first_name(self) -> str:
+        """For the feed."""
+        return self.name.split()[0]
+
+
+AIGERIM = Customer(
+    "Айгерим Касымова",
+    "+77011234567",
+    "900101300123",
+    Locale.KK,
+    TariffProfile.HOMEBANK,
+    "aigerim@example.kz",
+)
+DMITRY = Customer("Дмитрий Ли", "+77021234568", "850505400234", Locale.RU, TariffProfile.KASPI, None)
+SARAH = Customer(
+    "Sarah Miller", "+77051234569", "920303450345", Locale.EN, TariffProfile.HOMEBANK, "sarah@example.com"
+)
+NURLAN = Customer("Нурлан Сапаров", "+77071234560", "880808300456", Locale.RU, TariffProfile.KASPI, None)
+CUSTOMERS = (AIGERIM, DMITRY, SARAH, NURLAN)
+RED_CUSTOMERS = (AIGERIM, DMITRY, SARAH)
+RED_LIMIT = tenge(300_000)
+RED_OPENED = date(2025, 9, 22)  # billing day: the 22nd
+START = datetime(2025, 10, 20, 9, 0, tzinfo=ALMATY)
+LAST_DAY = date(2025, 11, 26)
+
+
+# -- checks -----------------------------------------------------------------------------------------
+@dataclass
+class Checks:
+    """Every expectation of the demo and whether it held."""
+
+    results: list[tuple[str, bool, str]] = field(default_factory=list)
+    say: Callable[[str], None] = print
+
+    def expect(self, what: str, ok: bool, detail: str = "") -> bool:
+        """Record one expectation."""
+        self.results.append((what, ok, detail))
+        mark = "✔" if ok else "✘"
+        self.say(f"    {mark} {what}" + ("" if ok or not detail else f" — {detail}"))
+        return ok
+
+    def equal(self, what: str, actual: object, expected: object) -> bool:
+        """``actual == expected``."""
+        return self.expect(what, actual == expected, f"expected {expected!r}, got {actual!r}")
+
+    @property
+    def failed(self) -> list[tuple[str, bool, str]]:
+        """The expectations that did not hold."""
+        return [r for r in self.results if not r[1]]
+
+
+# -- the live feed ----------------------------------------------------------------------------------
+def _money_fields(payload: dict[str, Any]) -> str:
+    parts = []
+    for key in (
+        "amount",
+        "fee",
+        "total",
+        "bonus_amount",
+        "penalty",
+        "outstanding",
+        "balance_after",
+        "available_after",
+        "outstanding_after",
+        "refunded_to_gold",
+    ):
+        value = payload.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and (value or key == "amount"):
+            parts.append(f"{key.replace('_', ' ')} {fmt_tiyn(value)}")
+    return ", ".join(parts)
+
+
+def describe(env: Envelope[Contract], names: dict[str, str]) -> str:
+    """One readable line for an event (codes are never printed)."""
+    p = env.payload.model_dump(mode="json")
+    who = names.get(str(p.get("customer_id", "")), env.key[:8])
+    extra: list[str] = []
+    for key in (
+        "kind",
+        "status",
+        "category",
+        "merchant",
+        "reason_code",
+        "rule_id",
+        "channel",
+        "event_type",
+        "statement_date",
+        "credited_on",
+        "applied_on",
+        "reason",
+    ):
+        if p.get(key):
+            extra.append(str(p[key]))
+    if env.type == "BillIssued":
+        extra.append(f"due {datetime.fromisoformat(p['due_at']).astimezone(ALMATY):%d.%m %H:%M}")
+    if env.type == "OtpRequested":
+        extra.append(f"code ****** by SMS to {p['phone'][:5]}*****{p['phone'][-2:]}")
+    if env.type == "RepaymentApplied":
+        a = p["allocation"]
+        early = sum(x["amount"] for x in a["to_purchases"])
+        extra.append(f"bill {fmt_tiyn(a['to_bill'])}, purchases {fmt_tiyn(early)}")
+    if p.get("receipt"):
+        extra.append(f"receipt {p['receipt']['receipt_number']}")
+    money = _money_fields(p)
+    return f"{env.type:<24} {who:<9} {' · '.join(x for x in (money, ' '.join(extra)) if x)}"
+
+
+@dataclass
+class Feed:
+    """Consumes the event topics (no consumer group), prints each event, and lets steps wait for one."""
+
+    bootstrap: str
+    suffix: str
+    names: dict[str, str]
+    clock: OffsetFileClock
+    say: Callable[[str], None] = print
+    seen: list[Envelope[Contract]] = field(default_factory=list)
+    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+    _consumer: AIOKafkaConsumer | None = None
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Assign every partition of the feed topics from the beginning and start consuming."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+        await consumer.start()
+        parts: list[TopicPartition] = []
+        for name in FEED_TOPICS:
+            topic = resolve(name, self.suffix)
+            for _ in range(50):
+                partitions = consumer.partitions_for_topic(topic)
+                if partitions:
+                    break
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.1)
+            parts += [TopicPartition(topic, p) for p in sorted(partitions or ())]
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name="demo-feed")
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        async for record in self._consumer:
+            try:
+                env = decode(record.value or b"")
+            except ContractError:
+                continue
+            at = self.clock.now().astimezone(ALMATY)
+            if env.type != "NotificationDelivered":
+                self.say(f"  {at:%d.%m %H:%M}  {describe(env, self.names)}")
+            async with self._changed:
+                self.seen.append(env)
+                self._changed.notify_all()
+
+    async def wait(
+        self, what: str, predicate: Callable[[Envelope[Contract]], bool], timeout_s: float = 45.0
+    ) -> Envelope[Contract]:
+        """The first event (seen or arriving) matching ``predicate``; ``TimeoutError`` naming ``what``."""
+        deadline = time.monotonic() + timeout_s
+        checked = 0
+        async with self._changed:
+            while True:
+                for env in self.seen[checked:]:
+                    if predicate(env):
+                        return env
+                checked = len(self.seen)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"no {what} within {timeout_s:.0f}s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._changed.wait(), left)
+
+    def of(self, type_name: str, **fields: object) -> list[Envelope[Contract]]:
+        """Seen events of a type whose payload has these field values."""
+        return [e for e in self.seen if e.type == type_name and _has(e, fields)]
+
+    async def stop(self) -> None:
+        """Stop consuming."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+
+def _has(env: Envelope[Contract], fields: dict[str, object]) -> bool:
+    return all(getattr(env.payload, k, None) == v for k, v in fields.items())
+
+
+# -- the demo ---------------------------------------------------------------------------------------
+@dataclass
+class Demo:
+    """The scenario over a running platform."""
+
+    platform: Platform
+    say: Callable[[str], None] = print
+    checks: Checks = field(init=False)
+    feed: Feed = field(init=False)
+    producer: AIOKafkaProducer = field(init=False)
+    clock: OffsetFileClock = field(init=False)
+    pool: asyncpg.Pool | None = None
+
+    def __post_init__(self) -> None:
+        self.checks = Checks(say=self.say)
+        self.clock = OffsetFileClock(self.platform.clock_file)
+        names = {str(c.id): c.first_name for c in CUSTOMERS}
+        self.feed = Feed(
+            self.platform.endpoints.kafka, self.platform.topic_suffix, names, self.clock, self.say
+        )
+
+    # -- plumbing
+    def at(self, moment: datetime) -> None:
+        """Move the platform's simulated clock."""
+        write_clock_offset(self.platform.clock_file, moment)
+        self.clock.offset()
+
+    async def publish(self, payload: Contract, *, key: str | None = None) -> Envelope[Contract]:
+        """Produce a command or upstream event to its topic, keyed as the registry says."""
+        env = new_envelope(payload, key=key, producer=PRODUCER, occurred_at=self.clock.now())
+        topic = resolve(topic_for_contract(env.type).name, self.platform.topic_suffix)
+        headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
+        await self.producer.send_and_wait(topic, encode(env), key=env.key.encode(), headers=headers)
+        return env
+
+    def step(self, title: str) -> None:
+        """Announce a step."""
+        at = self.clock.now().astimezone(ALMATY)
+        self.say(f"\n▶ {at:%a %d.%m.%Y %H:%M} — {title}")
+
+    async def sql(self, query: str, *args: object) -> Any:
+        """One value from the platform's database."""
+        assert self.pool is not None
+        return await self.pool.fetchval(query, *args)
+
+    async def until_sql(self, what: str, query: str, *args: object, timeout_s: float = 45.0) -> None:
+        """Wait until ``query`` returns a true value."""
+        deadline = time.monotonic() + timeout_s
+        while not await self.sql(query, *args):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} did not happen within {timeout_s:.0f}s")
+            await asyncio.sleep(0.1)
+
+    async def code_for(self, customer: Customer, sms_before: int) -> str:
+        """The one-time code from the newest SMS the customer received."""
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            messages = self.platform.gateways.sms_to(customer.phone)[sms_before:]
+            for message in messages:
+                found = OTP_RE.search(str(message.get("text", "")))
+                if message.get("event_type") == "OtpRequested" and found:
+                    return found.group(0)
+            await asyncio.sleep(0.1)
+        raise TimeoutError(f"no SMS with a code reached {customer.first_name}")
+
+    async def pay(self, customer: Customer, command: Any) -> Envelope[Contract]:
+        """Send a payment command, confirm it with the SMS code if asked, return its final outcome."""
+        sms_before = len(self.platform.gateways.sms_to(customer.phone))
+        await self.publish(command)
+        rid = command.request_id
+        outcome = await self.feed.wait(
+            f"outcome of {command.TYPE}",
+            lambda e: (
+                getattr(e.payload, "request_id", None) == rid
+                and (e.type in TERMINAL or getattr(e.payload, "status", None) == "PENDING_CONFIRMATION")
+            ),
+        )
+        if outcome.type == "PaymentPending":
+            code = await self.code_for(customer, sms_before)
+            self.say(f"    {customer.first_name} reads the SMS and enters the code")
+            payment_id = outcome.payload.payment_id  # type: ignore[attr-defined]
+            confirm = ConfirmPayment(
+                request_id=uuid4(), customer_id=customer.id, payment_id=payment_id, code=code
+            )
+            await self.publish(confirm)
+            outcome = await self.feed.wait(
+                "payment completion after the code",
+                lambda e: e.type in TERMINAL and getattr(e.payload, "payment_id", None) == payment_id,
+            )
+        return outcome
+
+    async def expect_completed(self, what: str, outcome: Envelope[Contract], **fields: object) -> Any:
+        """The outcome is a completion with these field values."""
+        ok = outcome.type in {"PaymentCompleted", "TopUpCompleted", "TransferCompleted"}
+        self.checks.expect(
+            f"{what}: completed", ok, f"got {outcome.type} {outcome.payload.model_dump(mode='json')}"
+        )
+        for name, expected in fields.items():
+            self.checks.equal(f"{what}: {name}", getattr(outcome.payload, name, None), expected)
+        return outcome.payload
+
+    async def event(self, what: str, type_name: str, **fields: object) -> Envelope[Contract] | None:
+        """Wait for an event with these payload values; record the expectation."""
+        try:
+            env = await self.feed.wait(what, lambda e: e.type == type_name and _has(e, fields))
+        except TimeoutError as exc:
+            self.checks.expect(what, False, str(exc))
+            return None
+        self.checks.expect(what, True)
+        return env
+
+    async def run_day(self, day: date) -> None:
+        """Move the clock to 09:00 of ``day`` and run billing's business day for it."""
+        self.at(datetime.combine(day, datetime.min.time(), tzinfo=ALMATY).replace(hour=9))
+        await self.publish(RunBusinessDay(business_date=day, requested_by=PRODUCER), key=day.isoformat())
+        await self.until_sql(
+            f"business day {day}",
+            "SELECT count(*) FROM billing.business_day_runs WHERE business_date = $1",
+            day,
+        )
+
+    # -- the story
+    async def run(self) -> int:
+        """The whole scenario; returns the exit code."""
+        self.producer = AIOKafkaProducer(bootstrap_servers=self.platform.endpoints.kafka, acks="all")
+        await self.producer.start()
+        self.pool = await asyncpg.create_pool(self.platform.dsn, min_size=1, max_size=2)
+        self.at(START)
+        await self.feed.start()
+        try:
+            try:
+                await self.scenario()
+            except Exception as exc:  # a step that could not go on: recorded, the summary still prints
+                self.checks.expect("the scenario ran to its end", False, f"{type(exc).__name__}: {exc}")
+            with contextlib.suppress(TimeoutError):
+                await self.platform.quiesce(60)
+            try:
+                await self.summary()
+            except Exception as exc:
+                self.checks.expect("the summary was read", False, f"{type(exc).__name__}: {exc}")
+        finally:
+            await self.feed.stop()
+            await self.producer.stop()
+            await self.pool.close()
+        failed = self.checks.failed
+        self.say(f"\n{len(self.checks.results) - len(failed)}/{len(self.checks.results)} expectations held")
+        for what, _, detail in failed:
+            self.say(f"  ✘ {what} — {detail}")
+        return 1 if failed else 0
+
+    async def scenario(self) -> None:
+        """Registration, top-ups, payments, purchases, Red, and a month of business days."""
+        c = self.checks
+        self.step("four customers register (ru, kk, en) and three open Kaspi Red with a 300 000 ₸ limit")
+        for cust in CUSTOMERS:
+            await self.publish(
+                CustomerRegistered(
+                    customer_id=cust.id,
+                    phone=cust.phone,
+                    iin=cust.iin,
+                    full_name=cust.name,
+                    locale=cust.locale,
+                    tariff_profile=cust.tariff,
+                    email=cust.email,
+                )
+            )
+        for cust in RED_CUSTOMERS:
+            await self.publish(
+                RedAccountOpened(
+                    customer_id=cust.id,
+                    limit=RED_LIMIT,
+                    opened_on=RED_OPENED,
+                    accepted_new_terms=True,
+                    loan_payment_day=None,
+                )
+            )
+        ids = [cust.id for cust in CUSTOMERS]
+        await self.until_sql(
+            "payments knows all customers",
+            "SELECT count(*) = 4 FROM payments.customers WHERE customer_id = ANY($1)",
+            ids,
+        )
+        await self.until_sql(
+            "notify knows all customers",
+            "SELECT count(*) = 4 FROM notify.customers WHERE customer_id = ANY($1)",
+            ids,
+        )
+        await self.until_sql("billing opened three Red accounts", "SELECT count(*) = 3 FROM billing.accounts")
+        c.expect("customers registered in payments and notify; three Red accounts open", True)
+
+        self.step("cash top-ups at a terminal and an ATM")
+        for cust, amount, channel in (
+            (AIGERIM, 150_000, Channel.TERMINAL),
+            (DMITRY, 100_000, Channel.ATM),
+            (SARAH, 200_000, Channel.TERMINAL),
+            (NURLAN, 5_000, Channel.ATM),
+        ):
+            out = await self.pay(
+                cust,
+                TopUp(
+                    request_id=uuid4(),
+                    customer_id=cust.id,
+                    channel=channel,
+                    account=AccountKind.GOLD,
+                    amount=tenge(amount),
+                ),
+            )
+            await self.expect_completed(
+                f"{cust.first_name} tops up {amount} ₸", out, balance_after=tenge(amount)
+            )
+
+        self.step("utility, mobile and tax payments (fees from each customer's tariff)")
+        out = await self.pay(
+            DMITRY,
+            PayService(
+                request_id=uuid4(),
+                customer_id=DMITRY.id,
+                category=ServiceCategory.ELECTRICITY,
+                provider="almaty-energo",
+                provider_account="4400123456",
+                amount=tenge(8_450),
+            ),
+        )
+        await self.expect_completed(
+            "Дмитрий pays electricity 8 450 ₸ (> 5 000 ₸: code by SMS)", out, fee=0, total=tenge(8_450)
+        )
+        out = await self.pay(
+            AIGERIM,
+            PayService(
+                request_id=uuid4(),
+                customer_id=AIGERIM.id,
+                category=ServiceCategory.MOBILE,
+                provider="beeline-kz",
+                provider_account="7011234567",
+                amount=tenge(2_000),
+            ),
+        )
+        await self.expect_completed("Айгерим pays mobile 2 000 ₸ (Homebank fee 35 ₸)", out, fee=tenge(35))
+        out = await self.pay(
+            SARAH,
+            PayService(
+                request_id=uuid4(),
+                customer_id=SARAH.id,
+                category=ServiceCategory.TAX,
+                provider="kgd-almaty",
+                provider_account="920303450345",
+                amount=tenge(4_500),
+            ),
+        )
+        await self.expect_completed("Sarah pays tax 4 500 ₸ (Homebank tier fee 25 ₸)", out, fee=tenge(25))
+        out = await self.pay(
+            AIGERIM,
+            Transfer(
+                request_id=uuid4(),
+                customer_id=AIGERIM.id,
+                to_customer_id=NURLAN.id,
+                amount=tenge(3_000),
+            ),
+        )
+        transfer = await self.expect_completed("Айгерим sends Нурлан 3 000 ₸", out, amount=tenge(3_000))
+
+        self.step(
+            "Kaspi QR purchases at a partner with a 10 % promo, then Kaspi Magazin paid partly with bonus"
+        )
+        for cust, amount in ((AIGERIM, 4_800), (SARAH, 3_000)):
+            out = await self.pay(
+                cust,
+                Purchase(
+                    request_id=uuid4(),
+                    customer_id=cust.id,
+                    merchant=Merchant.KASPI_QR,
+                    partner_id="partner-demo-coffee",
+                    order_id=f"qr-{uuid4().hex[:8]}",
+                    amount=tenge(amount),
+                    funding=Funding.GOLD,
+                ),
+            )
+            paid = await self.expect_completed(f"{cust.first_name} pays {amount} ₸ by Kaspi QR", out)
+            await self.event(
+                f"{cust.first_name} earns {amount // 10} ₸ promo cashback",
+                "BonusAccrued",
+                payment_id=getattr(paid, "payment_id", None),
+                amount=tenge(amount // 10),
+            )
+        out = await self.pay(
+            SARAH,
+            Purchase(
+                request_id=uuid4(),
+                customer_id=SARAH.id,
+                merchant=Merchant.KASPI_MAGAZIN,
+                order_id="mg-1001",
+                amount=tenge(2_000),
+                funding=Funding.GOLD,
+                bonus_amount=tenge(300),
+            ),
+        )
+        paid = await self.expect_completed(
+            "Sarah buys in Kaspi Magazin for 2 000 ₸, 300 ₸ of it in bonus", out, bonus_amount=tenge(300)
+        )
+        await self.event(
+            "bonus redeemed: 300 ₸, Sarah's bonus balance 0",
+            "BonusRedeemed",
+            payment_id=getattr(paid, "payment_id", None),
+            amount=tenge(300),
+            balance_after=0,
+        )
+
+        self.step("Kaspi Red purchases in Kaspi Magazin, split into 4 monthly parts")
+        plans: dict[str, int] = {}
+        for cust, amount in ((AIGERIM, 40_000), (DMITRY, 60_000), (SARAH, 24_000)):
+            out = await self.pay(
+                cust,
+                Purchase(
+                    request_id=uuid4(),
+                    customer_id=cust.id,
+                    merchant=Merchant.KASPI_MAGAZIN,
+                    order_id=f"red-{uuid4().hex[:8]}",
+                    amount=tenge(amount),
+                    funding=Funding.RED,
+                ),
+            )
+            paid = await self.expect_completed(
+                f"{cust.first_name} buys for {amount} ₸ with Red", out, funding=Funding.RED
+            )
+            approved = await self.event(
+                f"{cust.first_name}'s plan: 4 × {amount // 4} ₸",
+                "RedPurchaseApproved",
+                payment_id=getattr(paid, "payment_id", None),
+                available_after=RED_LIMIT - tenge(amount),
+            )
+            if approved is not None:
+                parts = list(approved.payload.parts)  # type: ignore[attr-defined]
+                c.equal(f"{cust.first_name}'s parts", parts, [tenge(amount // 4)] * 4)
+            plans[cust.first_name] = amount
+
+        await self.month_of_business_days(transfer_total=int(getattr(transfer, "total", 0)))
+
+    async def month_of_business_days(self, *, transfer_total: int) -> None:
+        """Business days 21.10–26.11.2025 with the repayments in between."""
+        c = self.checks
+        day = START.date() + timedelta(days=1)
+        self.step(f"business days from {day:%d.%m} to {LAST_DAY:%d.%m} (billing day: the 22nd)")
+        due_first = datetime(2025, 11, 24, 20, 0, tzinfo=ALMATY)  # 22.11 is a Saturday → Monday 24.11
+        while day <= LAST_DAY:
+            await self.run_day(day)
+            if day == date(2025, 10, 22):
+                self.step("bills issued on the 22nd, due 22.11 → moved off the weekend to Mon 24.11 20:00")
+                for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000), (SARAH, 6_000)):
+                    await self.event(
+                        f"{cust.first_name}'s first bill: {amount} ₸ due 24.11 20:00",
+                        "BillIssued",
+                        customer_id=cust.id,
+                        amount=tenge(amount),
+                        due_at=due_first,
+                    )
+            if day == date(2025, 11, 10):
+                self.at(datetime(2025, 11, 10, 18, 30, tzinfo=ALMATY))
+                self.step("Sarah pays 30 000 ₸ cash at a terminal: more than everything she owes")
+                out = await self.pay(
+                    SARAH,
+                    PayRedBill(
+                        request_id=uuid4(),
+                        customer_id=SARAH.id,
+                        channel=Channel.TERMINAL,
+                        amount=tenge(30_000),
+                        funding=Funding.CASH,
+                    ),
+                )
+                await self.expect_completed("Sarah's cash repayment", out, amount=tenge(30_000))
+                await self.event("Sarah's bill is paid", "BillPaid", customer_id=SARAH.id)
+                await self.event(
+                    "the purchase is repaid in full: her limit is back (+24 000 ₸)",
+                    "LimitRestored",
+                    customer_id=SARAH.id,
+                    amount=tenge(24_000),
+                    available_after=RED_LIMIT,
+                )
+                await self.event(
+                    "the excess 6 000 ₸ goes back to her Kaspi Gold",
+                    "OverpaymentRefunded",
+                    customer_id=SARAH.id,
+                    amount=tenge(6_000),
+                )
+            if day == date(2025, 11, 20):
+                self.at(datetime(2025, 11, 20, 12, 0, tzinfo=ALMATY))
+                self.step("Айгерим pays her 10 000 ₸ bill on time from Kaspi Gold")
+                out = await self.pay(
+                    AIGERIM,
+                    PayRedBill(
+                        request_id=uuid4(), customer_id=AIGERIM.id, amount=tenge(10_000), funding=Funding.GOLD
+                    ),
+                )
+                await self.expect_completed("Айгерим's repayment", out, amount=tenge(10_000))
+                await self.event("Айгерим's bill is paid on time", "BillPaid", customer_id=AIGERIM.id)
+            if day == date(2025, 11, 22):
+                self.step("second bills on the 22nd (Sarah owes nothing, so she gets none)")
+                for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000)):
+                    await self.event(
+                        f"{cust.first_name}'s second bill: {amount} ₸",
+                        "BillIssued",
+                        customer_id=cust.id,
+                        amount=tenge(amount),
+                        statement_date=day,
+                    )
+            if day == date(2025, 11, 25):
+                await self.event(
+                    "Дмитрий did not pay by 24.11 20:00: overdue recorded on day 1, no penalty",
+                    "BillOverdueRecorded",
+                    customer_id=DMITRY.id,
+                )
+                c.equal("no penalty on day 1", len(self.feed.of("PenaltyApplied", customer_id=DMITRY.id)), 0)
+            if day == date(2025, 11, 26):
+                await self.event(
+                    "day 2 overdue: the one-time 2 000 ₸ penalty",
+                    "PenaltyApplied",
+                    customer_id=DMITRY.id,
+                    amount=tenge(2_000),
+                )
+                self.at(datetime(2025, 11, 26, 14, 0, tzinfo=ALMATY))
+                self.step("Дмитрий pays late: the bill and the penalty, 17 000 ₸")
+                out = await self.pay(
+                    DMITRY,
+                    PayRedBill(
+                        request_id=uuid4(), customer_id=DMITRY.id, amount=tenge(17_000), funding=Funding.GOLD
+                    ),
+                )
+                await self.expect_completed("Дмитрий's late repayment", out, amount=tenge(17_000))
+                repaid = await self.event(
+                    "his first bill is paid (bill first, then the penalty)", "BillPaid", customer_id=DMITRY.id
+                )
+                if repaid is not None:
+                    applied = self.feed.of("RepaymentApplied", customer_id=DMITRY.id)
+                    to_bill = [e.payload.allocation.to_bill for e in applied]  # type: ignore[attr-defined]
+                    c.equal(
+                        "all 17 000 ₸ went to the overdue bill and its penalty", to_bill[-1:], [tenge(17_000)]
+                    )
+            day += timedelta(days=1)
+        c.equal("one penalty in the whole month", len(self.feed.of("PenaltyApplied")), 1)
+
+        expected_gold = {
+            AIGERIM: tenge(150_000 - 2_035 - 4_800 - 10_000) - transfer_total,
+            DMITRY: tenge(100_000 - 8_450 - 17_000),
+            SARAH: tenge(200_000 - 4_525 - 3_000 - 1_700 + 6_000),
+            NURLAN: tenge(5_000 + 3_000),
+        }
+        await self.platform.quiesce(60)
+        for cust, expected in expected_gold.items():
+            gold = await self.sql(
+                "SELECT balance FROM payments.accounts WHERE customer_id = $1 AND kind = 'GOLD'", cust.id
+            )
+            c.equal(f"{cust.first_name}'s Kaspi Gold balance {fmt_tiyn(expected)}", gold, expected)
+        bonus = await self.sql("SELECT balance FROM bonus.balances WHERE customer_id = $1", AIGERIM.id)
+        c.equal("Айгерим's bonus balance 480 ₸", bonus, tenge(480))
+
+    # -- the summary
+    async def summary(self) -> None:
+        """Balances, bonus, bills, notifications and each customer's inbox in their language."""
+        from services.billing import queries as billing_q
+        from services.notify import queries as notify_q
+
+        assert self.pool is not None
+        self.say("\n══ summary " + "═" * 80)
+        billing_pool = await create_pool(self.platform.dsn, "billing", min_size=1, max_size=1)
+        notify_pool = await create_pool(self.platform.dsn, "notify", min_size=1, max_size=1)
+        try:
+            for cust in CUSTOMERS:
+                gold = await self.sql(
+                    "SELECT balance FROM payments.accounts WHERE customer_id=$1 AND kind='GOLD'", cust.id
+                )
+                bonus = await self.sql("SELECT balance FROM bonus.balances WHERE customer_id = $1", cust.id)
+                self.say(f"\n{cust.name} ({cust.locale.value}, tariff {cust.tariff.value})")
+                self.say(f"  Kaspi Gold {fmt_tiyn(gold or 0)} · bonus {fmt_tiyn(bonus or 0)}")
+                red = await billing_q.account_summary(billing_pool, cust.id)
+                if red is not None:
+                    self.say(
+                        f"  Kaspi Red: available {fmt_tiyn(red['available'])} of {fmt_tiyn(red['limit'])}, "
+                        f"outstanding {fmt_tiyn(red['outstanding'])}"
+                    )
+                    for bill in await billing_q.bills(billing_pool, cust.id):
+                        flags = []
+                        if bill["overdue_since"]:
+                            flags.append(f"overdue since {bill['overdue_since']:%d.%m}")
+                        if bill["penalty_charged"]:
+                            flags.append(f"penalty {fmt_tiyn(bill['penalty_charged'])}")
+                        due = bill["due_at"].astimezone(ALMATY)
+                        self.say(
+                            f"    bill {bill['statement_date']:%d.%m.%Y}: {fmt_tiyn(bill['amount'])}, "
+                            f"due {due:%d.%m %H:%M}" + (f" ({', '.join(flags)})" if flags else "")
+                        )
+                messages = await notify_q.inbox(notify_pool, cust.id, limit=200)
+                self.say(f"  inbox: {len(messages)} messages")
+                for m in reversed(messages):
+                    self.say(f"    [{m.locale}] {m.title}: {_one_line(m.body)}")
+                if messages:
+                    self.checks.expect(
+                        f"{cust.first_name}'s inbox is in {cust.locale.value}",
+                        all(m.locale == cust.locale.value for m in messages),
+                        str({m.locale for m in messages}),
+                    )
+            sent = await self.sql("SELECT count(*) FROM notify.deliveries WHERE status = 'SENT'")
+            self.say(
+                f"\nnotifications delivered: {sent} (push {len(self.platform.gateways.push)}, "
+                f"SMS {len(self.platform.gateways.sms)}, e-mail {len(self.platform.gateways.mail)})"
+            )
+            await self.reconcile()
+        finally:
+            await billing_pool.close()
+            await notify_pool.close()
+
+    async def reconcile(self) -> None:
+        """The cross-service reconciliation must be clean after the demo."""
+        try:
+            from shared.ops.reconcile import reconcile
+        except ImportError:  # pragma: no cover - reconcile ships with the ops tooling
+            self.checks.expect("reconciliation available", False, "shared.ops.reconcile missing")
+            return
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            report = await reconcile(conn)
+        self.say("\n" + report.render())
+        self.checks.expect(
+            "aqsha reconcile: no discrepancies", report.clean, f"{len(report.discrepancies)} found"
+        )
+
+
+def _one_line(text: str, width: int = 110) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+async def run_demo(
+    platform: Platform, *, stop: asyncio.Event | None = None, say: Callable[[str], None] = print
+) -> int:
+    """Run the demo against a started platform; the exit code (0: every expectation held)."""
+    demo = Demo(platform, say=say)
+    task = asyncio.create_task(demo.run())
+    if stop is None:
+        return await task
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    stopper.cancel()
+    if task in done:
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    say("demo interrupted")
+    return 130
+
+
+def customers() -> Iterable[Customer]:
+    """The demo's customers."""
+    return CUSTOMERS
