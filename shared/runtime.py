@@ -63,6 +63,7 @@ class ServiceRuntime:
         self.health = Health(timeout_s=check_timeout_s, metrics=self.metrics)
         self.health.add_check("postgres", self._check_postgres)
         self.health.add_check("kafka", self._check_kafka)
+        self.health.add_check("started", self._check_started)
         self.http: HealthServer | None = None
         self._metrics_interval = metrics_interval_s
         self._heartbeat_stop = asyncio.Event()
@@ -75,6 +76,11 @@ class ServiceRuntime:
         self._loops: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # A stop can arrive while FastStream is still starting (a signal during a slow group join):
+        # FastStream then runs the shutdown hooks *before* after_startup. Without these flags the relay
+        # and loops would start after stop_background, hold a pool connection and hang close() forever.
+        self._started = False
+        self._stopping = False
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -106,6 +112,12 @@ class ServiceRuntime:
             if await conn.fetchval("SELECT 1") != 1:
                 raise RuntimeError("select 1 did not return 1")
 
+    async def _check_started(self) -> None:
+        if self._stopping:
+            raise RuntimeError("stopping")
+        if not self._started:
+            raise RuntimeError("still starting (outbox relay and loops not running yet)")
+
     async def _check_kafka(self) -> bool:
         return bool(await self.broker.ping(self.health.timeout_s / 2))
 
@@ -119,6 +131,7 @@ class ServiceRuntime:
     async def open(self) -> None:
         """Pool, migrations, the ``on_open`` hooks, then the HTTP endpoint (if ``http_port`` is set)."""
         s = self.settings
+        self._started = self._stopping = False
         pool = await create_pool(s.db.dsn, self.schema, min_size=s.db.min_size, max_size=s.db.max_size)
         try:
             async with pool.acquire() as conn:
@@ -157,6 +170,9 @@ class ServiceRuntime:
 
     async def start_background(self) -> None:
         """Start the outbox relay and the periodic loops (after the broker connected)."""
+        if self._stopping:
+            log.warning("stop requested during startup: not starting the outbox relay and loops")
+            return
         self._stop.clear()
         relay = OutboxRelay(
             self.pool,
@@ -172,6 +188,7 @@ class ServiceRuntime:
         if self.settings.http_port is not None:
             sampler = self._loop("metrics", self._metrics_interval, self.sample_metrics)
             self._tasks.append(asyncio.create_task(sampler, name=f"{self.schema}-metrics"))
+        self._started = True
 
     async def _loop(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
         while not self._stop.is_set():
@@ -184,6 +201,7 @@ class ServiceRuntime:
 
     async def stop_background(self) -> None:
         """Stop the relay and the loops and wait for them."""
+        self._stopping = True
         self._stop.set()
         for task in self._tasks:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
@@ -198,7 +216,11 @@ class ServiceRuntime:
             for hook in reversed(self._close_hooks):
                 await hook()
             if self._pool is not None:
-                await self._pool.close()
+                try:
+                    await asyncio.wait_for(self._pool.close(), 10)
+                except TimeoutError:  # a connection still checked out must not hang shutdown
+                    log.warning("pool did not close in 10 s; terminating its connections")
+                    self._pool.terminate()
                 self._pool = None
 
     async def start(self) -> None:

@@ -19,10 +19,19 @@ import asyncpg
 import pytest
 
 from shared.devinfra import Infra
+from shared.ops.platform import with_database
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
+
+
+async def _aqsha(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    cli = Path(sys.executable).with_name("aqsha")
+    command = [str(cli), *args]
+    return await asyncio.to_thread(
+        subprocess.run, command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def _alive(pid: int) -> bool:
@@ -87,6 +96,24 @@ async def test_make_run_once_completes_the_demo_and_stops_everything(infra: Infr
         assert [p for p in pids if _alive(p)] == []
         logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
         assert logs == ["billing.log", "bonus.log", "notify.log", "payments.log"]
+
+        # The operator's reconcile over what the demo left: clean, then a deliberately injected
+        # discrepancy (a Gold balance that no longer equals its ledger entries) is found.
+        dsn = with_database(infra.pg_dsn, database)
+        clean = await _aqsha(["reconcile"], {**env, "AQSHA_PG_DSN": dsn})
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert "CLEAN" in clean.stdout
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(
+                "UPDATE payments.accounts SET balance = balance + 100 WHERE kind = 'GOLD' "
+                "AND customer_id = (SELECT min(customer_id::text)::uuid FROM payments.accounts)"
+            )
+        finally:
+            await conn.close()
+        dirty = await _aqsha(["reconcile"], {**env, "AQSHA_PG_DSN": dsn})
+        assert dirty.returncode == 1, dirty.stdout + dirty.stderr
+        assert "account_balances_match_ledger" in dirty.stdout
     finally:
         conn = await asyncpg.connect(infra.pg_dsn)
         try:

@@ -57,6 +57,7 @@ async def test_ready_live_and_metrics_of_a_running_service(settings: Settings) -
             "kafka": "ok",
             "postgres": "ok",
             "redis": "ok",
+            "started": "ok",
         }
         assert (await _get(runtime, "/nothing-here"))[0] == 404
 
@@ -115,3 +116,23 @@ async def test_ready_live_and_metrics_of_a_running_service(settings: Settings) -
     finally:
         await runtime.stop()
     assert runtime.runtime.http is None
+
+
+async def test_a_stop_that_arrives_during_startup_starts_nothing_and_still_closes(settings: Settings) -> None:
+    # A signal during FastStream's startup (e.g. a slow group join) runs the shutdown hooks before
+    # after_startup. The relay must then not start, or it would hold a connection and hang close().
+    fields = {k: getattr(settings, k) for k in type(settings).model_fields} | {"http_port": 0}
+    runtime = PaymentsRuntime(PaymentsSettings(**fields)).runtime
+    await runtime.open()
+    try:
+        server = runtime.http
+        assert server is not None
+        status, body = await http_get(server.host, server.bound_port, "/health/ready")
+        assert status == 503
+        assert json.loads(body)["checks"]["started"]["status"] != "ok"
+        await runtime.stop_background()  # on_shutdown first ...
+        await runtime.start_background()  # ... then the late after_startup
+        assert [t for t in runtime._tasks if not t.done()] == []
+    finally:
+        await asyncio.wait_for(runtime.close(), 15)
+    assert runtime.http is None
