@@ -8,11 +8,12 @@ VENV := .venv
 RUN := $(VENV)/bin/python -m
 PYTEST_ARGS ?=
 
-.PHONY: help setup test unit integration lint fmt types run schemas docs clean
+.PHONY: help setup test unit integration lint fmt types run schemas docs bench chaos clean
 
 help:
 	@echo "make run    - start the platform and drive the demo (ONCE=1: stop after it; NO_DEMO=1: no demo)"
 	@echo "make test   - set up from nothing, then lint, types and the whole suite"
+	@echo "make bench  - the end-to-end benchmark (SMOKE=1: short)"
 	@echo "make lint / fmt / types / schemas / docs / clean"
 
 $(UV):
@@ -61,6 +62,11 @@ docs: schemas
 # ONCE=1: demo, summary, clean stop, exit code of the demo's checks. NO_DEMO=1: the platform only.
 run: setup
 	$(RUN) shared.ops.platform $(if $(ONCE),--once) $(if $(NO_DEMO),--no-demo) $(RUN_ARGS)
+
+# The end-to-end benchmark (tests/bench, docs/performance.md): reports/bench/latest.json and a PNG.
+# SMOKE=1: a short run (make test runs it too, asserting only that it produces results).
+bench: setup
+	$(RUN) tests.bench $(if $(SMOKE),--smoke) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -31,6 +31,15 @@ class KafkaSettings(BaseSettings):
     max_handler_attempts: int = Field(3, ge=1, description="Attempts before a message is dead-lettered.")
     dlq_publish_timeout_s: float = Field(10.0, gt=0, description="Bound on one dead-letter publish.")
     retry_backoff_ms: int = Field(50, ge=0, description="First retry delay; doubles per attempt.")
+    # docs/performance.md: ``batch`` polls up to ``batch_max_records`` records at once and handles
+    # different keys concurrently (same key strictly in order), with the same guarantees.
+    consume_mode: Literal["per_message", "batch"] = Field(
+        "per_message",
+        description="per_message: one record at a time; batch: polled batches, keys concurrent.",
+    )
+    batch_max_records: int = Field(500, ge=1, description="Batch mode: records per poll.")
+    batch_timeout_ms: int = Field(10, ge=0, description="Batch mode: how long a poll waits for records.")
+    batch_concurrency: int = Field(64, ge=1, description="Batch mode: keys handled concurrently.")
 
 
 class DatabaseSettings(BaseSettings):

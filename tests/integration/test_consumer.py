@@ -30,6 +30,14 @@ pytestmark = pytest.mark.integration
 TOPIC = "aqsha.customers.events"
 
 
+@pytest.fixture(params=["per_message", "batch"], autouse=True)
+def consume_mode(request: pytest.FixtureRequest, settings: Settings) -> str:
+    """Every guarantee is tested in both consume modes (``KafkaSettings.consume_mode``)."""
+    mode: str = request.param
+    settings.kafka.consume_mode = mode  # type: ignore[assignment]
+    return mode
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def pool(pg_dsn: str) -> AsyncIterator[asyncpg.Pool]:
     """Kernel-schema pool with an effects table."""
@@ -215,3 +223,31 @@ async def test_nothing_is_committed_past_a_message_that_could_not_be_dead_letter
 
 async def _true_if(value: bool) -> bool:
     return value
+
+
+async def test_one_key_is_handled_in_order_and_keys_run_side_by_side(
+    settings: Settings, pool: asyncpg.Pool
+) -> None:
+    await create_topics(settings.kafka, TOPIC)
+    customers = [uuid4() for _ in range(6)]
+    envelopes = [_customer(f"{i}:{n}", c) for n in range(15) for i, c in enumerate(customers)]
+    seen: dict[str, list[int]] = {}
+
+    async def handle(env: Envelope[Any]) -> None:
+        who, n = env.payload.full_name.split(":")
+        await asyncio.sleep(0.001 * (int(n) % 3))  # uneven handler times must not reorder a key
+        seen.setdefault(who, []).append(int(n))
+
+    broker = broker_factory(settings.kafka)
+    subscribe(broker, TOPIC, group="test-order", handler=handle, settings=settings.kafka)
+    topic = resolve(TOPIC, settings.kafka.topic_suffix)
+    async with running(broker):
+        for env in envelopes:
+            await broker.publish(encode(env), topic=topic, key=env.key.encode())
+
+        async def all_committed() -> bool:
+            committed, ends = await _committed_and_end(settings, "test-order")
+            return all((committed[p] or 0) == ends[p] for p in ends)
+
+        await _until(all_committed)
+    assert seen == {str(i): list(range(15)) for i in range(len(customers))}

@@ -57,6 +57,7 @@ def test_gateways_record_webhooks_once_per_idempotency_key() -> None:
             with urllib.request.urlopen(request, timeout=5) as answer:
                 assert answer.status == 200
         assert [m["text"] for m in gateways.sms_to("+77011234567")] == ["123456 is your code"]
+        assert gateways.attempts == {("/sms", "e1:sms"): 2}
         assert gateways.push == []
         assert gateways.env()["AQSHA_SMS_WEBHOOK_URL"].endswith("/sms")
     finally:
