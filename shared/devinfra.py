@@ -238,12 +238,18 @@ class Infra:
 
     def stop(self) -> None:
         """Stop everything we started, newest first."""
-        for thing in reversed(self.owned):
-            with contextlib.suppress(Exception):
-                thing.stop()
-            workdir = getattr(thing, "workdir", None)
-            if isinstance(workdir, Path) and workdir.name.startswith("aqsha-"):
-                shutil.rmtree(workdir, ignore_errors=True)
+        stop_owned(self.owned)
+
+
+def stop_owned(owned: list[Any]) -> None:
+    """Stop what we started, newest first, remove its temporary directory, and forget it."""
+    for thing in reversed(owned):
+        with contextlib.suppress(Exception):
+            thing.stop()
+        workdir = getattr(thing, "workdir", None)
+        if isinstance(workdir, Path) and workdir.name.startswith("aqsha-"):
+            shutil.rmtree(workdir, ignore_errors=True)
+    owned.clear()
 
 
 def resolve_infra(*, private_postgres: bool = True) -> Infra:
@@ -306,9 +312,7 @@ def resolve_infra(*, private_postgres: bool = True) -> Infra:
             owned.append(tansu)
             kafka, kinds["kafka"] = tansu.bootstrap, "local tansu"
     except BaseException:
-        for thing in reversed(owned):
-            with contextlib.suppress(Exception):
-                thing.stop()
+        stop_owned(owned)
         raise
     return Infra(pg, redis_url, kafka, kinds, owned)
 

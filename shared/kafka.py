@@ -33,7 +33,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -478,6 +478,31 @@ def document_publishers(broker: KafkaBroker, service: str, topic_suffix: str = "
         )
         documented.append(name)
     return documented
+
+
+async def assign_from_beginning(
+    consumer: AIOKafkaConsumer, topics: Iterable[str], *, timeout_s: float = 5.0
+) -> list[TopicPartition]:
+    """Assign every partition of ``topics`` to a started group-less consumer and seek to the start.
+
+    Tools and tests read this way (no consumer group, so no slow group join). A topic created a
+    moment ago may not be in the client's metadata yet: it is refreshed until the partitions appear,
+    and ``LookupError`` is raised if a topic has none after ``timeout_s``.
+    """
+    tps: list[TopicPartition] = []
+    for topic in topics:
+        deadline = time.monotonic() + timeout_s
+        partitions = consumer.partitions_for_topic(topic)
+        while not partitions and time.monotonic() < deadline:
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.1)
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            raise LookupError(f"topic {topic} has no partitions after {timeout_s:.0f}s")
+        tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(tps)
+    await consumer.seek_to_beginning(*tps)
+    return tps
 
 
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:

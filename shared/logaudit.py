@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
+from shared.logging import luhn_valid
+
 Kind = Literal["otp_code", "known_secret", "phone", "iin", "card_number"]
 
 _UUID_RE: Final = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
@@ -56,19 +58,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.source}:{self.line}: {self.kind}: {self.excerpt}"
-
-
-def luhn_valid(digits: str) -> bool:
-    """Whether a digit string passes the Luhn check of card numbers."""
-    if not digits.isdigit():
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        n = int(ch)
-        if i % 2 == 1:
-            n = n * 2 - 9 if n > 4 else n * 2
-        total += n
-    return total % 10 == 0
 
 
 def _excerpt(line: str, start: int, end: int, width: int = 40) -> str:

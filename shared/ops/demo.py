@@ -24,7 +24,7 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.clock import ALMATY, OffsetFileClock, write_clock_offset
 from shared.contracts.base import Contract
@@ -49,6 +49,7 @@ from shared.contracts.payments import (
     Transfer,
 )
 from shared.db import create_pool
+from shared.kafka import assign_from_beginning
 from shared.money import fmt_tiyn
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
@@ -215,18 +216,7 @@ class Feed:
         """Assign every partition of the feed topics from the beginning and start consuming."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
         await consumer.start()
-        parts: list[TopicPartition] = []
-        for name in FEED_TOPICS:
-            topic = resolve(name, self.suffix)
-            for _ in range(50):
-                partitions = consumer.partitions_for_topic(topic)
-                if partitions:
-                    break
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-            parts += [TopicPartition(topic, p) for p in sorted(partitions or ())]
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
+        await assign_from_beginning(consumer, [resolve(name, self.suffix) for name in FEED_TOPICS])
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name="demo-feed")
 

@@ -46,7 +46,15 @@ import asyncpg
 import httpx
 
 from shared.db import migrate, service_migrations
-from shared.devinfra import LOOPBACK, PostgresCluster, RedisServer, TansuBroker, docker_available, free_port
+from shared.devinfra import (
+    LOOPBACK,
+    PostgresCluster,
+    RedisServer,
+    TansuBroker,
+    docker_available,
+    free_port,
+    stop_owned,
+)
 from shared.kafka import ensure_topics
 from shared.ops.kafka_tools import compute_lag, consumer_groups
 from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings
@@ -74,13 +82,7 @@ class Endpoints:
 
     def stop(self) -> None:
         """Stop what we started (newest first) and remove its temporary directory."""
-        for thing in reversed(self.owned):
-            with contextlib.suppress(Exception):
-                thing.stop()
-            workdir = getattr(thing, "workdir", None)
-            if isinstance(workdir, Path) and workdir.name.startswith("aqsha-"):
-                shutil.rmtree(workdir, ignore_errors=True)
-        self.owned.clear()
+        stop_owned(self.owned)
 
 
 def _answers(host: str, port: int) -> bool:
@@ -131,7 +133,7 @@ def local_endpoints(
             owned.append(tansu)
             kafka, kinds["kafka"] = tansu.bootstrap, f"Tansu {tansu.bootstrap} ({tansu_storage})"
     except BaseException:
-        Endpoints("", "", "", {}, owned).stop()
+        stop_owned(owned)
         raise
     return Endpoints(kafka, pg, redis_url, kinds, owned)
 

@@ -36,7 +36,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 from faststream import FastStream
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -75,7 +75,7 @@ from shared.contracts.payments import (
     Transfer,
 )
 from shared.db import create_pool
-from shared.kafka import DLQ_ERROR, DLQ_REASON
+from shared.kafka import DLQ_ERROR, DLQ_REASON, assign_from_beginning
 from shared.logaudit import scan_text
 from shared.logging import AqshaJsonFormatter, MaskingFilter
 from shared.money import MAX_TIYN
@@ -155,19 +155,7 @@ class Watcher:
             bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_bytes=8 * 1024 * 1024
         )
         await consumer.start()
-        tps: list[TopicPartition] = []
-        for topic in self.topics:
-            parts = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if parts:
-                    break
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-                parts = consumer.partitions_for_topic(topic)
-            assert parts, topic
-            tps += [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(consumer, self.topics)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
-from shared.kafka import ensure_topics
+from shared.kafka import assign_from_beginning, ensure_topics
 from shared.settings import KafkaSettings
 from shared.topics import TopicSpec, all_topics, dlq_name
 
@@ -27,17 +27,7 @@ async def read_records(
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if partitions:
-                break
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-            partitions = consumer.partitions_for_topic(topic)
-        assert partitions, f"topic {topic} has no partitions"
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        tps = await assign_from_beginning(consumer, [topic])
         deadline = time.monotonic() + timeout_s
         ends = await consumer.end_offsets(tps)
         while sum(ends.values()) < until and time.monotonic() < deadline:

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.logaudit import luhn_valid, main, scan_line, scan_text
-from shared.logging import configure_logging, mask_text
+from shared.logaudit import main, scan_line, scan_text
+from shared.logging import configure_logging, luhn_valid, mask_text
 
 pytestmark = pytest.mark.unit
 

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts.base import Contract
 from shared.contracts.common import Funding, Merchant, PaymentKind, PaymentStatus, ServiceCategory
@@ -24,6 +24,7 @@ from shared.contracts.payments import (
     PaymentRefunded,
 )
 from shared.contracts.samples import sample
+from shared.kafka import assign_from_beginning
 from shared.settings import KafkaSettings
 from shared.topics import BONUS_EVENTS, PAYMENTS_EVENTS, resolve
 
@@ -45,16 +46,7 @@ class Harness:
         await self._producer.start()
         await self._consumer.start()
         topic = resolve(BONUS_EVENTS.name, self.kafka.topic_suffix)
-        partitions = self._consumer.partitions_for_topic(topic)
-        deadline = time.monotonic() + 20
-        while not partitions and time.monotonic() < deadline:
-            await self._consumer._client.force_metadata_update()
-            await asyncio.sleep(0.1)
-            partitions = self._consumer.partitions_for_topic(topic)
-        assert partitions, f"topic {topic} has no partitions"
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-        self._consumer.assign(tps)
-        await self._consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(self._consumer, [topic], timeout_s=20)
         self._task = asyncio.create_task(self._collect())
 
     async def stop(self) -> None:

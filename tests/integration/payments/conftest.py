@@ -13,7 +13,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer
 
 from services.payments.app import PaymentsRuntime
 from services.payments.settings import PaymentsSettings
@@ -23,6 +23,7 @@ from shared.contracts.common import AccountKind, Channel, TariffProfile
 from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import Envelope, decode, encode, new_envelope
 from shared.contracts.payments import TopUp, TopUpCompleted
+from shared.kafka import assign_from_beginning
 from shared.settings import Settings
 from shared.topics import dlq_name, resolve, topic_for_contract
 from tests.support.kafka import create_topics
@@ -62,19 +63,7 @@ class Collector:
         """Assign every partition from the beginning and poll in the background."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
         await consumer.start()
-        tps: list[TopicPartition] = []
-        for topic in self.topics:
-            parts = consumer.partitions_for_topic(topic)
-            for _ in range(50):
-                if parts:
-                    break
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.1)
-                parts = consumer.partitions_for_topic(topic)
-            assert parts, topic
-            tps += [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await assign_from_beginning(consumer, self.topics)
         self._consumer = consumer
         self._task = asyncio.create_task(self._run())
 
