@@ -54,6 +54,12 @@ def _customer(name: str, customer: Any = None) -> Envelope[CustomerRegistered]:
     return new_envelope(payload, producer="test", occurred_at=datetime.now(UTC))
 
 
+def _group(settings: Settings, name: str) -> str:
+    """A consumer group of this test only: reusing one across tests (on another topic) makes the
+    broker wait out a rebalance of the stale member before the next join (~13 s on Tansu)."""
+    return f"{name}{settings.kafka.topic_suffix}"
+
+
 @asynccontextmanager
 async def running(broker: KafkaBroker) -> AsyncIterator[KafkaBroker]:
     """Start (joins the group) and stop a broker."""
@@ -102,7 +108,7 @@ async def test_every_message_redelivered_twice_has_its_effect_once(
         await inbox.once(pool, env, effect)
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group="test-inbox", handler=handle, settings=settings.kafka)
+    subscribe(broker, TOPIC, group=_group(settings, "test-inbox"), handler=handle, settings=settings.kafka)
     async with running(broker):
         for _ in range(3):  # the original and two redeliveries
             for env in envelopes:
@@ -111,7 +117,7 @@ async def test_every_message_redelivered_twice_has_its_effect_once(
                 )
 
         async def all_committed() -> bool:
-            committed, ends = await _committed_and_end(settings, "test-inbox")
+            committed, ends = await _committed_and_end(settings, _group(settings, "test-inbox"))
             return all((committed[p] or 0) == ends[p] for p in ends)
 
         await _until(all_committed)
@@ -143,7 +149,7 @@ async def test_malformed_and_failing_messages_go_to_the_dead_letter_topic(
         processed.append(env.payload.full_name)
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group="test-dlq", handler=handle, settings=settings.kafka)
+    subscribe(broker, TOPIC, group=_group(settings, "test-dlq"), handler=handle, settings=settings.kafka)
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         for value in (
@@ -200,14 +206,14 @@ async def test_nothing_is_committed_past_a_message_that_could_not_be_dead_letter
             raise ConnectionError("dead-letter topic unreachable")
         await dead_letter(broker, msg, reason=reason, error=error, group=group, attempts=attempts)
 
-    subscribe(broker, TOPIC, group="test-rewind", handler=handle, settings=settings.kafka,
+    subscribe(broker, TOPIC, group=_group(settings, "test-rewind"), handler=handle, settings=settings.kafka,
               dead_letterer=flaky_dead_letter)  # fmt: skip
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         meta = await broker.publish(encode(poison), topic=topic, key=poison.key.encode())
         await broker.publish(encode(after), topic=topic, key=after.key.encode())
         await _until(lambda: _true_if(dlq_attempts >= 3))  # rewound and retried several times
-        committed, _ = await _committed_and_end(settings, "test-rewind")
+        committed, _ = await _committed_and_end(settings, _group(settings, "test-rewind"))
         assert (committed[meta.partition] or 0) <= meta.offset, "offset committed past an unhandled message"
         assert processed == [], "a later message was handled while an earlier one is unresolved"
 
@@ -239,14 +245,14 @@ async def test_one_key_is_handled_in_order_and_keys_run_side_by_side(
         seen.setdefault(who, []).append(int(n))
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group="test-order", handler=handle, settings=settings.kafka)
+    subscribe(broker, TOPIC, group=_group(settings, "test-order"), handler=handle, settings=settings.kafka)
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         for env in envelopes:
             await broker.publish(encode(env), topic=topic, key=env.key.encode())
 
         async def all_committed() -> bool:
-            committed, ends = await _committed_and_end(settings, "test-order")
+            committed, ends = await _committed_and_end(settings, _group(settings, "test-order"))
             return all((committed[p] or 0) == ends[p] for p in ends)
 
         await _until(all_committed)
