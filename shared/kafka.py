@@ -23,6 +23,7 @@ whose dead-letter publish failed is sought back to, with everything after it in 
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import inspect
 import logging
@@ -33,6 +34,8 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import asyncpg
+import redis.exceptions
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from faststream import AckPolicy
@@ -167,6 +170,7 @@ def subscribe(
     accepted = frozenset(accept) if accept is not None else None
     max_attempts = settings.max_handler_attempts
     backoff = settings.retry_backoff_ms / 1000
+    transient_budget = settings.transient_retry_s
     dlq_timeout = settings.dlq_publish_timeout_s
 
     async def _to_dlq(msg: KafkaMessage, *, reason: str, error: str, group: str, attempts: int) -> None:
@@ -228,12 +232,33 @@ def subscribe(
             metrics.message(topic, envelope.type, "skipped")
             return "skipped"
         with bind_correlation(str(envelope.correlation_id)):
-            for attempt in range(1, max_attempts + 1):
+            attempt = 0
+            outage_since: float | None = None
+            while attempt < max_attempts:
+                attempt += 1
                 started = time.perf_counter()
                 try:
                     await handler(envelope)
                 except Exception as exc:  # a failing handler is isolated, retried, then dead-lettered
                     metrics.observe(topic, envelope.type, time.perf_counter() - started)
+                    if is_transient(exc):
+                        # The database or Redis is unreachable (a restart, a failover): the message is
+                        # fine, so it is never dead-lettered for this. Retry without using up an
+                        # attempt; after transient_retry_s give the partition back (rewind), so the
+                        # message is redelivered and nothing after it is committed.
+                        metrics.failure(topic, envelope.type, "transient")
+                        attempt -= 1
+                        now = time.monotonic()
+                        outage_since = outage_since if outage_since is not None else now
+                        if now - outage_since >= transient_budget:
+                            log.warning("infrastructure still unavailable; rewinding", extra={**where,
+                                        "event_type": envelope.type, "error": repr(exc)})  # fmt: skip
+                            metrics.message(topic, envelope.type, "rewound")
+                            return "rewound"
+                        log.warning("infrastructure unavailable, retrying", extra={**where,
+                                    "event_type": envelope.type, "error": repr(exc)})  # fmt: skip
+                        await sleep(min(max(backoff, 0.05) * 2 ** min(int(now - outage_since), 5), 2.0))
+                        continue
                     metrics.failure(topic, envelope.type, "handler_error")
                     if attempt < max_attempts:
                         log.warning(
@@ -363,6 +388,45 @@ async def _run_batch(
             log.warning("batch offset commit failed", extra={"error": repr(exc)})
     for tp, offset in seeks.items():
         consumer.seek(tp, offset)
+
+
+_TRANSIENT_TYPES: tuple[type[BaseException], ...] = (
+    ConnectionError,  # refused, reset, aborted, broken pipe
+    TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,  # shutting down / cannot connect now
+    asyncpg.exceptions.TooManyConnectionsError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
+
+
+_NETWORK_ERRNOS = frozenset(
+    {errno.ECONNREFUSED, errno.ECONNRESET, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT}
+)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means "infrastructure unavailable", not "bad message".
+
+    Those are retried until the infrastructure is back and never dead-letter a valid message.
+    asyncpg's ``InterfaceError`` counts only for closed connections or pools, since it is otherwise a
+    programming error that retrying cannot fix.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, _TRANSIENT_TYPES):
+            return True
+        if isinstance(current, asyncpg.exceptions.InterfaceError) and "clos" in str(current):
+            return True
+        if isinstance(current, OSError) and (
+            current.errno in _NETWORK_ERRNOS or str(current).startswith("Multiple exceptions")
+        ):  # asyncpg's connect() to several addresses
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 async def _dead_letter_or_rewind(

@@ -31,6 +31,12 @@ class KafkaSettings(BaseSettings):
     max_handler_attempts: int = Field(3, ge=1, description="Attempts before a message is dead-lettered.")
     dlq_publish_timeout_s: float = Field(10.0, gt=0, description="Bound on one dead-letter publish.")
     retry_backoff_ms: int = Field(50, ge=0, description="First retry delay; doubles per attempt.")
+    transient_retry_s: float = Field(
+        30.0,
+        gt=0,
+        description="How long a handler is retried while PostgreSQL/Redis are unreachable before the "
+        "partition is rewound (such failures never dead-letter a message).",
+    )
     # docs/performance.md: ``batch`` polls up to ``batch_max_records`` records at once and handles
     # different keys concurrently (same key strictly in order), with the same guarantees.
     consume_mode: Literal["per_message", "batch"] = Field(
