@@ -14,6 +14,7 @@ help:
 	@echo "make run    - start the platform and drive the demo (ONCE=1: stop after it; NO_DEMO=1: no demo)"
 	@echo "make test   - set up from nothing, then lint, types and the whole suite"
 	@echo "make bench  - the end-to-end benchmark (SMOKE=1: short)"
+	@echo "make chaos  - the fault-injection suite and its auditor (SEED=N to replay)"
 	@echo "make lint / fmt / types / schemas / docs / clean"
 
 $(UV):
@@ -37,8 +38,9 @@ fmt: setup
 types: setup
 	$(RUN) mypy
 
+# The chaos mutation checks (minutes each) run in make chaos, not here; the quick chaos run does.
 test: setup lint types
-	$(RUN) pytest $(PYTEST_ARGS)
+	$(RUN) pytest -m "not mutation" $(PYTEST_ARGS)
 
 unit: setup
 	$(RUN) pytest -m unit $(PYTEST_ARGS)
@@ -67,6 +69,13 @@ run: setup
 # SMOKE=1: a short run (make test runs it too, asserting only that it produces results).
 bench: setup
 	$(RUN) tests.bench $(if $(SMOKE),--smoke) $(BENCH_ARGS)
+
+# The seeded fault-injection suite (tests/chaos, docs/chaos.md): at least 2,000 commands and 30
+# faults, the invariant auditor, reports/chaos/latest.json; then the mutation checks that show the
+# auditor fails when the inbox or the idempotency guard is switched off. SEED=N replays a seed.
+chaos: setup
+	$(RUN) tests.chaos $(if $(SEED),--seed $(SEED)) $(CHAOS_ARGS)
+	$(RUN) pytest -m mutation -p no:cacheprovider tests/chaos
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -363,6 +363,7 @@ async def _bonus(conn: Conn, report: ReconcileReport) -> None:
 
 _PLANS_SQL = """
     SELECT a.customer_id, p->>'id' AS plan_id, (p->>'price')::bigint AS price,
+           coalesce((p->>'refunded')::bigint, 0) AS refunded,
            jsonb_array_length(p->'parts') AS parts,
            (SELECT coalesce(sum((x->>'a')::bigint), 0) FROM jsonb_array_elements(p->'parts') x) AS parts_sum
       FROM billing.accounts a, jsonb_array_elements(a.snapshot->'purchases') p
@@ -380,10 +381,10 @@ async def _red(conn: Conn, report: ReconcileReport) -> None:
              WHERE kind = 'PURCHASE' AND funding = 'RED' AND status IN {COMPLETED_STATUSES}),
         plans AS (
             SELECT plan_id, min(customer_id::text) AS customer_id, count(*) AS n, min(price) AS price,
-                   min(parts) AS parts, min(parts_sum) AS parts_sum
+                   min(refunded) AS refunded, min(parts) AS parts, min(parts_sum) AS parts_sum
               FROM ({_PLANS_SQL}) x GROUP BY plan_id)
         SELECT coalesce(a.plan_id, p.plan_id) AS plan_id, a.price AS paid_price, a.red_state, a.red_plan_id,
-               coalesce(p.n, 0) AS n, p.price, p.parts, p.parts_sum
+               coalesce(p.n, 0) AS n, p.price, p.refunded, p.parts, p.parts_sum
           FROM approved a FULL JOIN plans p ON p.plan_id = a.plan_id
          ORDER BY 1
         """
@@ -405,10 +406,20 @@ async def _red(conn: Conn, report: ReconcileReport) -> None:
                 problems.append(
                     f"plan price {_fmt(r['price'])} differs from the Red part {_fmt(r['paid_price'])}"
                 )
-            if r["n"] >= 1 and (r["parts"] != PLAN_PARTS or r["parts_sum"] != r["price"]):
+            # A merchant refund lowers the unbilled parts (billing's refund_purchase); what it could
+            # not take off unbilled parts was already paid and is re-allocated instead. So the parts
+            # sum to the price less at most the refunded amount (exactly the price when unrefunded).
+            if r["n"] >= 1 and (
+                r["parts"] != PLAN_PARTS
+                or not r["price"] - (r["refunded"] or 0) <= r["parts_sum"] <= r["price"]
+            ):
+                expected = _fmt(r["price"])
+                if r["refunded"]:
+                    low = _fmt(r["price"] - r["refunded"])
+                    expected = f"{low} to {expected} after {_fmt(r['refunded'])} refunded"
                 problems.append(
                     f"plan has {r['parts']} parts summing to {_fmt(r['parts_sum'])} "
-                    f"({PLAN_PARTS} parts summing to {_fmt(r['price'])} expected)"
+                    f"({PLAN_PARTS} parts summing to {expected} expected)"
                 )
         for problem in problems:
             report.add(RED_PURCHASE_HAS_PLAN, r["plan_id"], problem)
