@@ -40,7 +40,7 @@ types: setup
 
 # The chaos mutation checks (minutes each) run in make chaos, not here; the quick chaos run does.
 test: setup lint types
-	$(RUN) pytest -m "not mutation" $(PYTEST_ARGS)
+	$(RUN) pytest -m "not mutation" --durations=15 $(PYTEST_ARGS)
 
 unit: setup
 	$(RUN) pytest -m unit $(PYTEST_ARGS)
