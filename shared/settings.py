@@ -40,7 +40,7 @@ class KafkaSettings(BaseSettings):
     # docs/performance.md: ``batch`` polls up to ``batch_max_records`` records at once and handles
     # different keys concurrently (same key strictly in order), with the same guarantees.
     consume_mode: Literal["per_message", "batch"] = Field(
-        "per_message",
+        "batch",
         description="per_message: one record at a time; batch: polled batches, keys concurrent.",
     )
     batch_max_records: int = Field(500, ge=1, description="Batch mode: records per poll.")
