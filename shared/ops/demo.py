@@ -28,7 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.clock import ALMATY, OffsetFileClock, write_clock_offset
 from shared.contracts.base import Contract
-from shared.contracts.billing import RedAccountOpened, RunBusinessDay
+from shared.contracts.billing import RedAccountOpened, RedPurchaseApproved, RepaymentApplied, RunBusinessDay
 from shared.contracts.common import (
     AccountKind,
     Channel,
@@ -42,6 +42,7 @@ from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
 from shared.contracts.payments import (
     ConfirmPayment,
+    PaymentPending,
     PayRedBill,
     PayService,
     Purchase,
@@ -350,7 +351,8 @@ class Demo:
         if outcome.type == "PaymentPending":
             code = await self.code_for(customer, sms_before)
             self.say(f"    {customer.first_name} reads the SMS and enters the code")
-            payment_id = outcome.payload.payment_id  # type: ignore[attr-defined]
+            assert isinstance(outcome.payload, PaymentPending)
+            payment_id = outcome.payload.payment_id
             confirm = ConfirmPayment(
                 request_id=uuid4(), customer_id=customer.id, payment_id=payment_id, code=code
             )
@@ -601,7 +603,8 @@ class Demo:
                 available_after=RED_LIMIT - tenge(amount),
             )
             if approved is not None:
-                parts = list(approved.payload.parts)  # type: ignore[attr-defined]
+                assert isinstance(approved.payload, RedPurchaseApproved)
+                parts = list(approved.payload.parts)
                 c.equal(f"{cust.first_name}'s parts", parts, [tenge(amount // 4)] * 4)
             plans[cust.first_name] = amount
 
@@ -702,7 +705,11 @@ class Demo:
                 )
                 if repaid is not None:
                     applied = self.feed.of("RepaymentApplied", customer_id=DMITRY.id)
-                    to_bill = [e.payload.allocation.to_bill for e in applied]  # type: ignore[attr-defined]
+                    to_bill = [
+                        e.payload.allocation.to_bill
+                        for e in applied
+                        if isinstance(e.payload, RepaymentApplied)
+                    ]
                     c.equal(
                         "all 17 000 ₸ went to the overdue bill and its penalty", to_bill[-1:], [tenge(17_000)]
                     )
