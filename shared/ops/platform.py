@@ -408,6 +408,8 @@ class Platform:
         """Fresh database, topics, every service's migrations, an empty clock and clean Redis keys."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.clock_file.unlink(missing_ok=True)
+        for old_log in self.log_dir.glob("*.log"):  # a run's logs are its own (the log audit reads them)
+            old_log.unlink()
         self.dsn = await recreate_database(self.endpoints.pg_admin_dsn, self.database)
         await ensure_topics(KafkaSettings(bootstrap=self.endpoints.kafka, topic_suffix=self.topic_suffix))
         conn = await asyncpg.connect(self.dsn)
