@@ -7,7 +7,10 @@ stop and start it without touching anything else on the machine (never the share
 * a moto S3 endpoint (``moto_server``) with a ``tansu`` bucket, and Tansu with ``s3://tansu/``
   storage on it, so a broker restart on the same port keeps every topic, record and committed
   offset (../shared/brief/infra.md);
-* a private PostgreSQL cluster (``PostgresCluster``: ``stop(mode="immediate")`` is a crash);
+* a private PostgreSQL cluster (``PostgresCluster``: ``stop(mode="immediate")`` is a crash), with
+  ``synchronous_commit=on`` as in production: an acknowledged commit survives the crash. (Off, the
+  first full run lost a Purchase: its transaction was acknowledged, the offset was committed, and
+  the immediate stop undid the commit. No service can defend against a database that forgets.)
 * a private ``redis-server`` (``RedisServer``: non-persistent, so a stop loses everything).
 """
 
@@ -104,7 +107,7 @@ class ChaosInfra:
             started.append(broker)
             if not PostgresCluster.available():
                 raise RuntimeError("the chaos suite needs initdb/pg_ctl for a private PostgreSQL")
-            postgres = PostgresCluster().start()
+            postgres = PostgresCluster(durable_commits=True).start()
             started.append(postgres)
             if shutil.which("redis-server") is None:
                 raise RuntimeError("the chaos suite needs redis-server for a private Redis")
@@ -125,7 +128,7 @@ class ChaosInfra:
             redis_url=self.redis.url,
             kinds={
                 "kafka": f"Tansu {self.broker.bootstrap} (s3://{S3_BUCKET}/ on moto {self.s3.url})",
-                "postgres": f"private initdb cluster on {self.postgres.port}",
+                "postgres": f"private initdb cluster on {self.postgres.port} (synchronous_commit=on)",
                 "redis": f"private redis-server on {self.redis.port}",
             },
         )

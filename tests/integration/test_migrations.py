@@ -50,3 +50,27 @@ def test_badly_named_files_are_refused(tmp_path: Path) -> None:
     _write(tmp_path / "m", "create.sql", "SELECT 1;")
     with pytest.raises(MigrationError, match="NNN_snake_case"):
         load_migrations([("svc", tmp_path / "m")])
+
+
+async def test_service_pools_commit_durably_even_when_the_database_default_is_off(pg_dsn: str) -> None:
+    # A handler commits its transaction, then the Kafka offset: with synchronous_commit=off a
+    # server crash could undo an acknowledged commit and the message would be gone for good
+    # (what the chaos suite's first full run found). The pool insists on it per connection.
+    from shared.db import create_pool
+
+    name = pg_dsn.rsplit("/", 1)[1]
+    admin = await asyncpg.connect(pg_dsn)
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+    finally:
+        await admin.close()
+    plain = await asyncpg.connect(pg_dsn)
+    try:
+        assert await plain.fetchval("SHOW synchronous_commit") == "off"  # the default really is off
+    finally:
+        await plain.close()
+    pool = await create_pool(pg_dsn, "payments", min_size=1, max_size=1)
+    try:
+        assert await pool.fetchval("SHOW synchronous_commit") == "on"
+    finally:
+        await pool.close()
