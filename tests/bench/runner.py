@@ -83,6 +83,43 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
 
 
+def _all_cpu() -> dict[int, tuple[str, float]]:
+    """pid -> (command name, CPU seconds) for every process on the machine."""
+    out: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        comm = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text.rsplit(")", 1)[1].split()
+        out[int(entry.name)] = (comm, (int(fields[11]) + int(fields[12])) / CLK_TCK)
+    return out
+
+
+def machine_cpu(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], services: dict[str, int]
+) -> dict[str, float]:
+    """CPU seconds per part of the platform between two snapshots (where the machine's time went)."""
+    names = {pid: name for name, pid in services.items()}
+    groups = {"postgres": "postgres", "tansu": "kafka (tansu)", "redis-server": "redis"}
+    out: dict[str, float] = {}
+    for pid, (comm, cpu) in after.items():
+        spent = cpu - before.get(pid, (comm, 0.0))[1]
+        if spent <= 0:
+            continue
+        if pid in names:
+            group = names[pid]
+        elif pid == os.getpid():
+            group = "bench driver + gateway simulator"
+        else:
+            group = groups.get(comm, "other")
+        out[group] = out.get(group, 0.0) + spent
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
 def _hwm_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -140,9 +177,20 @@ async def run_mode(opts: Options, endpoints: Any, mode: str, duration_s: float) 
     people = customers(opts.customers, opts.seed)
     driver: Driver | None = None
     pool: asyncpg.Pool | None = None
+    phases: dict[str, float] = {}
+    mark = time.monotonic()
+
+    def phase(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        phases[name] = round(now - mark, 1)
+        mark = now
+
     try:
         await plat.prepare()
+        phase("prepare")
         await plat.start()
+        phase("start")
         pool = await asyncpg.create_pool(plat.dsn, min_size=1, max_size=2)
         driver = Driver(plat, opts.seed)
         await driver.start()
@@ -150,10 +198,14 @@ async def run_mode(opts: Options, endpoints: Any, mode: str, duration_s: float) 
         await driver.setup(people, pool)
         await plat.quiesce(180, settle_s=0.5)
         setup_s = time.monotonic() - t0
+        phase("setup")
         pids = {name: p.pid for name, p in plat.services.items() if p.pid is not None}
         cpu0 = {name: _cpu_s(pid) for name, pid in pids.items()}
+        all0 = _all_cpu()
         result = await driver.run(people, duration_s, opts.window, opts.warmup_s)
         cpu1 = {name: _cpu_s(pid) for name, pid in pids.items()}
+        all1 = _all_cpu()
+        phase("load")
         await driver.drain(result, 60)
         memory = {name: _hwm_mb(pid) for name, pid in pids.items()}
         summary = summarise(result, duration_s)
@@ -166,8 +218,15 @@ async def run_mode(opts: Options, endpoints: Any, mode: str, duration_s: float) 
             name: round((cpu1[name] - cpu0[name]) / max(done_all, 1) * 1000, 2) for name in pids
         }
         summary["cpu_utilisation"] = {name: round((cpu1[name] - cpu0[name]) / elapsed, 2) for name in pids}
+        # The whole machine over the same window: services, PostgreSQL, Tansu, Redis, the driver.
+        summary["machine_cpu_s"] = machine_cpu(all0, all1, pids)
+        summary["machine_cpu_s_per_1000_payments"] = {
+            k: round(v / max(done_all, 1) * 1000, 2) for k, v in summary["machine_cpu_s"].items()
+        }
         summary["peak_memory_mb"] = {name: round(v, 1) for name, v in memory.items()}
         summary["completed_with_id"] = len(completed_ids)
+        phase("drain")
+        summary["phases_s"] = phases  # "stop" is added below, after the platform stopped
         return summary
     finally:
         if driver is not None:
@@ -176,6 +235,7 @@ async def run_mode(opts: Options, endpoints: Any, mode: str, duration_s: float) 
         if pool is not None:
             await pool.close()
         await plat.stop(drain_s=20)
+        phase("stop")
 
 
 async def _bonus_decisions(pool: asyncpg.Pool, result: Result) -> dict[str, int]:
@@ -255,16 +315,25 @@ async def bench(opts: Options) -> dict[str, Any]:
     """Every phase; returns the report."""
     started = time.monotonic()
     endpoints = await asyncio.to_thread(local_endpoints)
+    phases: dict[str, float] = {"infrastructure": round(time.monotonic() - started, 1)}
     try:
+        mark = time.monotonic()
         batch = await run_mode(opts, endpoints, "batch", opts.duration_s)
+        phases["batch"] = round(time.monotonic() - mark, 1)
         if opts.only_batch:
             print(json.dumps({k: v for k, v in batch.items() if k != "timeline"}, indent=1))
             return {}
+        mark = time.monotonic()
         baseline = await run_mode(opts, endpoints, "per_message", opts.baseline_duration_s)
+        phases["per_message"] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
         raw = await raw_limit.run(
             endpoints.pg_admin_dsn, endpoints.redis_url, "aqsha_bench_raw", opts.raw_payments
         )
+        phases["raw_limit"] = round(time.monotonic() - mark, 1)
+        mark = time.monotonic()
         billing = await billing_day.run(endpoints.pg_admin_dsn, "aqsha_bench_billing", opts.accounts)
+        phases["billing_day"] = round(time.monotonic() - mark, 1)
     finally:
         await asyncio.to_thread(endpoints.stop)
     report: dict[str, Any] = {
@@ -311,6 +380,7 @@ async def bench(opts: Options) -> dict[str, Any]:
         "machine": machine(),
     }
     report["wall_s"] = round(time.monotonic() - started, 1)
+    report["phases_s"] = phases
     return report
 
 
@@ -358,6 +428,12 @@ def table(r: dict[str, Any]) -> str:
                 "",
             )
         )
+    machine_b = b.get("machine_cpu_s_per_1000_payments", {})
+    machine_base = base.get("machine_cpu_s_per_1000_payments", {})
+    for name in machine_b:
+        if name in b["cpu_s_per_1000_payments"]:
+            continue  # a service: already above
+        rows.append((f"CPU s/1000 {name}", str(machine_b[name]), str(machine_base.get(name, "")), "", "", ""))
     for name in b["peak_memory_mb"]:
         rows.append(
             (f"peak MB {name}", str(b["peak_memory_mb"][name]), str(base["peak_memory_mb"][name]), "", "", "")
@@ -422,5 +498,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     paths = write(report, opts.out_dir)
     print(table(report))
+    print("phases (s):", ", ".join(f"{k} {v}" for k, v in report["phases_s"].items()))
+    for mode in ("batch", "baseline"):
+        print(f"  {mode}:", ", ".join(f"{k} {v}" for k, v in report[mode].get("phases_s", {}).items()))
     print(f"wall {report['wall_s']} s; report {paths['json']} (+ {paths['copy'].name}), chart {paths['png']}")
     return 0
