@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 
 from shared.devinfra import LOOPBACK, PostgresCluster, RedisServer, TansuBroker, free_port, wait_port
-from shared.ops.platform import Endpoints
+from shared.ops.platform import ROOT, Endpoints
 
 S3_BUCKET = "tansu"
 
@@ -49,10 +49,12 @@ class MotoS3:
 
     def start(self) -> MotoS3:
         """Start the server and create the bucket (an S3 ``PUT /bucket``)."""
-        binary = Path(sys.executable).parent / "moto_server"
-        cmd = [str(binary) if binary.exists() else "moto_server", "-H", LOOPBACK, "-p", str(self.port)]
+        # moto_server with prefix listings by index (tests/chaos/s3server.py explains why).
+        cmd = [sys.executable, "-m", "tests.chaos.s3server", "-H", LOOPBACK, "-p", str(self.port)]
         with (self.workdir / "moto.log").open("ab") as out:
-            self.popen = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            self.popen = subprocess.Popen(
+                cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         wait_port(self.port)
         deadline = time.monotonic() + 30
         while True:

@@ -1,0 +1,164 @@
+"""moto's S3 server, with prefix listings that do not scan the whole bucket.
+
+``python -m tests.chaos.s3server -H 127.0.0.1 -p PORT`` is ``moto_server`` with one change. Tansu's
+``s3://`` engine lists a partition's record objects (``list-type=2&prefix=...``) on every fetch, and
+moto 5 answers each listing by copying and scanning *every* key in the bucket. Over a full chaos
+run the bucket grows to tens of thousands of objects, the listings become quadratic, and moto, a
+single Python process, became the bottleneck of the whole run: 83 % of a core by wave 8, with
+waves taking more than five minutes.
+
+Here each bucket's key store keeps a sorted index of its names, maintained on every insert and
+removal, and a listing with a prefix hands moto's own ``list_objects`` only the keys in the
+prefix's range (two bisections). Everything else (versions, delimiters, pagination, markers) is
+moto's code, unchanged. The per-request access log is silenced too (it was 8 MB by wave 8).
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from moto.s3 import models
+from moto.s3.utils import _VersionedKeyStore
+
+_INDEX = "_aqsha_sorted_names"
+_END = "\U0010ffff"
+
+
+def _names(store: _VersionedKeyStore) -> list[str]:
+    """The store's sorted names (rebuilt if a mutation bypassed the patched methods)."""
+    names: list[str] | None = getattr(store, _INDEX, None)
+    if names is None or len(names) != dict.__len__(store):
+        names = sorted(dict.keys(store))
+        setattr(store, _INDEX, names)
+    return names
+
+
+def _added(store: _VersionedKeyStore, key: str) -> None:
+    names: list[str] | None = getattr(store, _INDEX, None)
+    if names is not None:
+        i = bisect.bisect_left(names, key)
+        if i == len(names) or names[i] != key:
+            names.insert(i, key)
+
+
+def _removed(store: _VersionedKeyStore, key: str) -> None:
+    names: list[str] | None = getattr(store, _INDEX, None)
+    if names is not None:
+        i = bisect.bisect_left(names, key)
+        if i < len(names) and names[i] == key:
+            del names[i]
+
+
+class _Keys:
+    """What moto's ``list_objects`` reads from ``bucket.keys``: ``items()`` (latest versions)."""
+
+    def __init__(self, store: _VersionedKeyStore, names: Sequence[str]) -> None:
+        self._store = store
+        self._names = names
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(name, self._store[name]) for name in self._names]
+
+
+class _Bucket:
+    """The bucket as ``list_objects`` sees it: the real one, with only the prefix's keys."""
+
+    def __init__(self, bucket: Any, keys: _Keys) -> None:
+        self._bucket = bucket
+        self.keys = keys
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._bucket, name)
+
+
+#: (class, attribute) -> the class's own attribute before the patch (None: it was inherited).
+_ORIGINALS: dict[tuple[type, str], Any] = {}
+_PATCHED = (
+    (_VersionedKeyStore, "__setitem__"),
+    (_VersionedKeyStore, "setlist"),
+    (_VersionedKeyStore, "pop"),
+    (_VersionedKeyStore, "__delitem__"),
+    (models.S3Backend, "list_objects"),
+)
+
+
+def install() -> None:
+    """Patch moto's key store and ``S3Backend.list_objects`` (idempotent; ``uninstall`` undoes it)."""
+    if _ORIGINALS:
+        return
+    for cls, name in _PATCHED:
+        _ORIGINALS[(cls, name)] = vars(cls).get(name)
+    set_item = _VersionedKeyStore.__setitem__
+    set_list = _VersionedKeyStore.setlist
+    pop = _VersionedKeyStore.pop
+    del_item = _VersionedKeyStore.__delitem__
+
+    def __setitem__(self: _VersionedKeyStore, key: str, value: Any) -> Any:
+        result = set_item(self, key, value)
+        _added(self, key)
+        return result
+
+    def setlist(self: _VersionedKeyStore, key: Any, list_: Any) -> Any:
+        result = set_list(self, key, list_)
+        _added(self, key)
+        return result
+
+    def pop_(self: _VersionedKeyStore, key: str) -> None:
+        pop(self, key)
+        _removed(self, key)
+
+    def __delitem__(self: _VersionedKeyStore, key: str) -> None:
+        del_item(self, key)
+        _removed(self, key)
+
+    _VersionedKeyStore.__setitem__ = __setitem__  # type: ignore[method-assign]
+    _VersionedKeyStore.setlist = setlist  # type: ignore[method-assign]
+    _VersionedKeyStore.pop = pop_  # type: ignore[method-assign]
+    _VersionedKeyStore.__delitem__ = __delitem__  # type: ignore[method-assign,assignment]
+
+    list_objects = models.S3Backend.list_objects
+
+    def list_objects_by_range(
+        self: models.S3Backend,
+        bucket: Any,
+        prefix: str | None,
+        delimiter: str | None,
+        marker: str | None,
+        max_keys: int | None,
+    ) -> Any:
+        store = getattr(bucket, "keys", None)
+        if prefix and isinstance(store, _VersionedKeyStore):
+            names = _names(store)
+            lo = bisect.bisect_left(names, prefix)
+            hi = bisect.bisect_left(names, prefix + _END, lo)
+            bucket = _Bucket(bucket, _Keys(store, names[lo:hi]))
+        return list_objects(self, bucket, prefix, delimiter, marker, max_keys)
+
+    models.S3Backend.list_objects = list_objects_by_range  # type: ignore[method-assign]
+
+
+def uninstall() -> None:
+    """Restore moto's own methods (the tests compare both)."""
+    for (cls, name), original in _ORIGINALS.items():
+        if original is None:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, original)
+    _ORIGINALS.clear()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run moto's server with the patch and without the per-request access log."""
+    install()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    from moto.server import main as moto_main
+
+    moto_main(list(argv) if argv is not None else sys.argv[1:])
+
+
+if __name__ == "__main__":
+    main()
