@@ -59,24 +59,33 @@ class Outbox:
     async def add_many(
         self, conn: Conn, envelopes: Sequence[Envelope[Any]], *, topic: str | None = None
     ) -> None:
-        """Queue several envelopes in one round trip, in the given order."""
+        """Queue several envelopes in one statement, in the given order.
+
+        One set-based ``INSERT`` (``unnest``) rather than one per row: ``WITH ORDINALITY ...
+        ORDER BY`` feeds the rows in list order, so the ``bigserial`` ids the relay publishes by
+        follow it, and the statement-level NOTIFY trigger fires once.
+        """
         if not envelopes:
             return
-        rows = [
-            (
-                topic or topic_for_contract(env.type).name,
-                env.key,
-                env.event_id,
-                env.type,
-                json.dumps(envelope_headers(env)),
-                encode(env),
-            )
-            for env in envelopes
-        ]
-        await conn.executemany(
+        topics: dict[str, str] = {}
+        names: list[str] = []
+        headers: list[str] = []
+        for env in envelopes:
+            name = topic or topics.get(env.type)
+            if name is None:
+                name = topics[env.type] = topic_for_contract(env.type).name
+            names.append(name)
+            headers.append(json.dumps(envelope_headers(env)))
+        await conn.execute(
             "INSERT INTO outbox(topic, key, event_id, event_type, headers, payload) "
-            "VALUES ($1, $2, $3, $4, $5::text::jsonb, $6)",
-            rows,
+            "SELECT t, k, e, y, h::jsonb, p FROM unnest($1::text[], $2::text[], $3::uuid[], $4::text[], "
+            "$5::text[], $6::bytea[]) WITH ORDINALITY AS u(t, k, e, y, h, p, n) ORDER BY n",
+            names,
+            [env.key for env in envelopes],
+            [env.event_id for env in envelopes],
+            [env.type for env in envelopes],
+            headers,
+            [encode(env) for env in envelopes],
         )
 
 

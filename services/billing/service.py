@@ -515,6 +515,11 @@ class BillingService:
                 ContractBillLine(purchase_id=_uuid(ln.purchase_id), part_no=ln.part_no, amount=ln.amount.tiyn)
                 for ln in bill.lines
             ]
+            # What ``ln.model_dump(mode="json")`` gives for a validated line, built directly.
+            line_rows = [
+                {"purchase_id": str(ln.purchase_id), "part_no": ln.part_no, "amount": ln.amount}
+                for ln in lines
+            ]
             pending.bills.append(
                 (
                     bid,
@@ -524,7 +529,7 @@ class BillingService:
                     bill.amount.tiyn,
                     bill.penalty_brought_forward.tiyn,
                     bill.carry_applied.tiyn,
-                    [ln.model_dump(mode="json") for ln in lines],
+                    line_rows,
                 )
             )
             pending.events.append(

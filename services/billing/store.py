@@ -7,7 +7,6 @@ wrong. ``insert_*`` return only what was really inserted; callers publish events
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +14,21 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic_core import from_json, to_json
+
 from services.billing.domain import Bill, BillLine, Part, Purchase, RedAccount
 from shared.db import Conn
 from shared.money import Money
+
+
+def _json_text(data: Any) -> str:
+    """JSON text of plain JSON data (dicts, lists, str, int, bool, None) for a jsonb parameter.
+
+    pydantic's serialiser (``pydantic_core``, which pydantic is built on) writes the same JSON
+    values as ``json.dumps``, several times faster; PostgreSQL normalises jsonb text either way.
+    """
+    return to_json(data).decode()
+
 
 #: Namespace of billing's derived ids (bill ids from ``customer:statement-date``, refunds, ...).
 BILLING_NS = uuid.UUID("6f1d3b8e-5c1a-4a52-9a0e-3b7f0c1d2e4f")
@@ -40,6 +51,24 @@ def _m(x: Money) -> int:
     return x.tiyn
 
 
+#: Decoded amounts, shared: ``Money`` is an immutable value, and a snapshot batch repeats the same
+#: few amounts (zeros, part sizes) many times; each was checked by ``Money`` when first built.
+_MONEY: dict[int, Money] = {}
+_MONEY_CACHE_MAX = 1 << 16
+
+
+def _money(tiyn: Any) -> Money:
+    """``Money(tiyn)`` for a decoded amount (a cached instance for ints; anything else is checked anew)."""
+    if type(tiyn) is not int:
+        return Money(tiyn)  # bools, floats, ...: Money refuses them as it always did
+    cached = _MONEY.get(tiyn)
+    if cached is None:
+        if len(_MONEY) >= _MONEY_CACHE_MAX:
+            _MONEY.clear()
+        cached = _MONEY[tiyn] = Money(tiyn)
+    return cached
+
+
 def _d(x: date | None) -> str | None:
     return x.isoformat() if x is not None else None
 
@@ -49,7 +78,7 @@ def _part_to(p: Part) -> dict[str, Any]:
 
 
 def _part_from(d: dict[str, Any]) -> Part:
-    return Part(d["n"], Money(d["a"]), date.fromisoformat(d["sd"]), Money(d["p"]), d["b"])
+    return Part(d["n"], _money(d["a"]), date.fromisoformat(d["sd"]), _money(d["p"]), d["b"])
 
 
 def _bill_to(b: Bill) -> dict[str, Any]:
@@ -75,11 +104,11 @@ def _bill_from(d: dict[str, Any]) -> Bill:
         statement_date=date.fromisoformat(d["sd"]),
         due_on=date.fromisoformat(d["due_on"]),
         due_at=datetime.fromisoformat(d["due_at"]),
-        lines=tuple(BillLine(pid, n, Money(a)) for pid, n, a in d["lines"]),
-        penalty_brought_forward=Money(d["pbf"]),
-        carry_applied=Money(d["carry"]),
-        penalty=Money(d["pen"]),
-        paid=Money(d["paid"]),
+        lines=tuple(BillLine(pid, n, _money(a)) for pid, n, a in d["lines"]),
+        penalty_brought_forward=_money(d["pbf"]),
+        carry_applied=_money(d["carry"]),
+        penalty=_money(d["pen"]),
+        paid=_money(d["paid"]),
         paid_on=date.fromisoformat(d["paid_on"]) if d["paid_on"] else None,
         overdue_recorded=d["od"],
         penalty_applied=d["pa"],
@@ -117,24 +146,24 @@ def account_from_json(d: dict[str, Any]) -> RedAccount:
     """The snapshot back from ``account_to_json`` data."""
     return RedAccount(
         customer_id=d["customer_id"],
-        limit=Money(d["limit"]),
+        limit=_money(d["limit"]),
         opened_on=date.fromisoformat(d["opened_on"]),
         billing_day=d["billing_day"],
         new_terms_accepted=d["new_terms"],
         purchases=tuple(
             Purchase(
                 purchase_id=p["id"],
-                price=Money(p["price"]),
+                price=_money(p["price"]),
                 purchased_on=date.fromisoformat(p["on"]),
                 parts=tuple(_part_from(x) for x in p["parts"]),
-                limit_held=Money(p["held"]),
-                refunded=Money(p["refunded"]),
+                limit_held=_money(p["held"]),
+                refunded=_money(p["refunded"]),
             )
             for p in d["purchases"]
         ),
         bills=tuple(_bill_from(b) for b in d["bills"]),
-        carried=Money(d["carried"]),
-        penalty_due=Money(d["penalty_due"]),
+        carried=_money(d["carried"]),
+        penalty_due=_money(d["penalty_due"]),
         cancelled_purchase_ids=frozenset(d["cancelled"]),
         closed=d["closed"],
     )
@@ -190,8 +219,10 @@ async def lock_batch_to_close(
     conn: Conn, business_date: date, after: UUID | None, limit: int
 ) -> list[tuple[UUID, StoredAccount]]:
     """One batch of open accounts whose watermark is before ``business_date``, locked, in id order."""
+    # The snapshot comes as jsonb text, parsed by pydantic's JSON parser: the same values the pool's
+    # ``json.loads`` codec would give, about twice as fast.
     rows = await conn.fetch(
-        "SELECT customer_id, snapshot, last_closed_business_date FROM accounts "
+        "SELECT customer_id, snapshot::text AS snapshot, last_closed_business_date FROM accounts "
         "WHERE NOT closed AND last_closed_business_date < $1 AND ($2::uuid IS NULL OR customer_id > $2) "
         "ORDER BY customer_id LIMIT $3 FOR UPDATE",
         business_date,
@@ -199,7 +230,10 @@ async def lock_batch_to_close(
         limit,
     )
     return [
-        (r["customer_id"], StoredAccount(account_from_json(r["snapshot"]), r["last_closed_business_date"]))
+        (
+            r["customer_id"],
+            StoredAccount(account_from_json(from_json(r["snapshot"])), r["last_closed_business_date"]),
+        )
         for r in rows
     ]
 
@@ -215,7 +249,7 @@ async def save_batch(conn: Conn, accounts: Sequence[tuple[UUID, RedAccount]], cl
         "FROM unnest($1::uuid[], $2::text[]) AS x(c, s)) u "
         "WHERE a.customer_id = u.customer_id",
         [c for c, _ in accounts],
-        [json.dumps(account_to_json(a)) for _, a in accounts],
+        [_json_text(account_to_json(a)) for _, a in accounts],
         closed_through,
     )
 
@@ -233,7 +267,7 @@ async def insert_bills(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> set[UUID]
         "AS u(b, c, s, d, a, p, k, l) "
         "ON CONFLICT DO NOTHING RETURNING bill_id",
         *[list(c) for c in cols[:7]],
-        [json.dumps(x) for x in cols[7]],
+        [_json_text(x) for x in cols[7]],
     )
     return {r["bill_id"] for r in inserted}
 

@@ -127,7 +127,9 @@ def new_envelope(
         else:
             request_id = getattr(payload, "request_id", None)
             correlation_id = request_id if isinstance(request_id, UUID) else uuid4()
-    model = cast(type[Envelope[C]], envelope_model(type(payload)))
+    # A string cast: ``type[Envelope[C]]`` as an expression would make pydantic build the
+    # parametrised class on every call (2.5 of 20 µs here); the cached model is the same class.
+    model = cast("type[Envelope[C]]", envelope_model(type(payload)))
     return model(
         event_id=event_id or uuid4(),
         type=payload.TYPE,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import subprocess
@@ -15,7 +16,7 @@ import asyncpg
 import pytest
 
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import Envelope, decode, new_envelope
+from shared.contracts.envelope import Envelope, decode, envelope_headers, new_envelope
 from shared.outbox import Outbox
 from shared.settings import Settings
 from shared.topics import resolve, topic_for_contract
@@ -114,3 +115,29 @@ async def test_relay_killed_three_times_loses_nothing_and_keeps_key_order(settin
     for key, ids in expected.items():
         assert seen[key] == ids, f"order broken for key {key}"
     print(f"outbox: {EVENTS} events, {kills} kills, {duplicates} duplicates")
+
+
+async def test_add_many_writes_one_row_per_envelope_in_list_order(pg_dsn: str) -> None:
+    # One set-based INSERT: the ids (the relay's publishing order) must follow the list.
+    envelopes, _ = _events()
+    batch = envelopes[:300]
+    random.Random(3).shuffle(batch)
+    conn = await asyncpg.connect(pg_dsn, server_settings={"search_path": "kernel"})
+    try:
+        async with conn.transaction():
+            await Outbox().add_many(conn, batch)
+            await Outbox().add_many(conn, [])
+            await Outbox().add(conn, envelopes[300], topic="aqsha.customers.events")
+        rows = await conn.fetch(
+            "SELECT topic, key, event_id, event_type, headers, payload FROM outbox ORDER BY id"
+        )
+    finally:
+        await conn.close()
+    written = [*batch, envelopes[300]]
+    assert [r["event_id"] for r in rows] == [e.event_id for e in written]
+    for row, env in zip(rows, written, strict=True):
+        assert row["topic"] == topic_for_contract(env.type).name
+        assert row["key"] == env.key
+        assert row["event_type"] == env.type
+        assert decode(row["payload"]) == env
+        assert json.loads(row["headers"]) == envelope_headers(env)  # a plain connection: jsonb as text

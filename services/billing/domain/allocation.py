@@ -134,4 +134,6 @@ def newly_settled_bills(before: RedAccount, after: RedAccount) -> tuple[str, ...
 def newly_settled_purchases(before: RedAccount, after: RedAccount) -> tuple[str, ...]:
     """Purchases fully repaid in ``after`` that still owed something in ``before``."""
     owing = {p.purchase_id for p in before.purchases if not p.settled}
-    return tuple(p.purchase_id for p in after.purchases if p.settled and p.purchase_id in owing)
+    if not owing:
+        return ()
+    return tuple(p.purchase_id for p in after.purchases if p.purchase_id in owing and p.settled)

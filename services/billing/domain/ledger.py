@@ -120,11 +120,17 @@ class Ledger:
 
     def freeze(self) -> RedAccount:
         """The new immutable snapshot."""
-        return replace(
-            self.base,
+        base = self.base
+        return RedAccount(
+            customer_id=base.customer_id,
+            limit=base.limit,
+            opened_on=base.opened_on,
+            billing_day=base.billing_day,
+            new_terms_accepted=base.new_terms_accepted,
             purchases=tuple(self.purchases),
             bills=tuple(self.bills),
             carried=self.carried,
             penalty_due=self.penalty_due,
             cancelled_purchase_ids=frozenset(self.cancelled),
+            closed=base.closed,
         )

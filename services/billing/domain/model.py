@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
 
-from shared.money import Money
+from shared.money import MAX_TIYN, Money
 
 # domain §4 (002 Q1505): "on the second day of overdue a one-time penalty of 2,000 ₸ is charged".
 PENALTY: Final = Money.of_tenge(2000)
@@ -15,10 +15,39 @@ ZERO: Final = Money.zero()
 
 def total(amounts: list[Money] | tuple[Money, ...]) -> Money:
     """Sum of amounts (zero for none)."""
-    acc = ZERO
     for amount in amounts:
-        acc = acc + amount
+        if not isinstance(amount, Money):
+            raise TypeError(f"cannot combine Money with {type(amount).__name__}")
+    return sum_tiyn([amount.tiyn for amount in amounts])
+
+
+def in_range(tiyn: int) -> int:
+    """``tiyn`` itself if ``Money`` can hold it; else the ``MoneyRangeError`` ``Money(tiyn)`` raises."""
+    if not -MAX_TIYN <= tiyn <= MAX_TIYN:
+        Money(tiyn)
+    return tiyn
+
+
+def money(tiyn: int) -> Money:
+    """``Money(tiyn)``, sharing the ``ZERO`` instance (amounts are immutable values)."""
+    return Money(tiyn) if tiyn else ZERO
+
+
+def sum_int(values: list[int]) -> int:
+    """The sum of tiyn amounts, range-checked like ``Money`` arithmetic at every step.
+
+    The hot properties below sum plain ints instead of building a ``Money`` per term and per
+    partial sum; every term and every partial sum is still held to ``Money``'s range.
+    """
+    acc = 0
+    for v in values:
+        acc = in_range(acc + in_range(v))
     return acc
+
+
+def sum_tiyn(values: list[int]) -> Money:
+    """``Money`` of the sum of tiyn amounts (see ``sum_int``)."""
+    return money(sum_int(values))
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,17 +80,20 @@ class Purchase:
     @property
     def outstanding(self) -> Money:
         """Unpaid principal over all parts, billed or not."""
-        return total([p.owed for p in self.parts])
+        return money(self._outstanding_tiyn())
+
+    def _outstanding_tiyn(self) -> int:
+        return sum_int([p.amount.tiyn - p.paid.tiyn for p in self.parts])
 
     @property
     def unbilled_owed(self) -> Money:
         """Unpaid principal of the parts not yet on a bill."""
-        return total([p.owed for p in self.parts if not p.billed])
+        return sum_tiyn([p.amount.tiyn - p.paid.tiyn for p in self.parts if not p.billed])
 
     @property
     def settled(self) -> bool:
         """True when nothing is owed on any part (the fourth part included)."""
-        return not self.outstanding
+        return not self._outstanding_tiyn()
 
     def part(self, number: int) -> Part:
         """The part with this number (1..4)."""
@@ -100,29 +132,43 @@ class Bill:
     @property
     def principal(self) -> Money:
         """Sum of the purchase parts billed."""
-        return total([line.amount for line in self.lines])
+        return money(self._principal_tiyn())
+
+    def _principal_tiyn(self) -> int:
+        return sum_int([line.amount.tiyn for line in self.lines])
 
     @property
     def amount(self) -> Money:
         """The amount announced at issue: parts + unpaid penalty brought forward − prepayment."""
-        return self.principal + self.penalty_brought_forward - self.carry_applied
+        return money(in_range(self._charges_tiyn() - self.carry_applied.tiyn))
+
+    # The int forms below do the ``Money`` arithmetic of the properties step by step on tiyn (each
+    # intermediate range-checked): these run for every bill of every account each business day.
+    def _charges_tiyn(self) -> int:
+        return in_range(self._principal_tiyn() + self.penalty_brought_forward.tiyn)
+
+    def _applied_tiyn(self) -> int:
+        return in_range(self.carry_applied.tiyn + self.paid.tiyn)
+
+    def _owed_tiyn(self) -> int:
+        return in_range(self._charges_tiyn() - self._applied_tiyn())
 
     @property
     def charges(self) -> Money:
         """Everything this bill asks for: its parts and the penalty brought forward."""
         # ``penalty`` is the penalty charged because *this* bill was late; it is owed at once on the
         # account (``RedAccount.penalty_due``) and appears on the next bill, not on this one.
-        return self.principal + self.penalty_brought_forward
+        return money(self._charges_tiyn())
 
     @property
     def applied(self) -> Money:
         """Prepayment applied at issue plus repayments since."""
-        return self.carry_applied + self.paid
+        return money(self._applied_tiyn())
 
     @property
     def owed(self) -> Money:
         """What is still unpaid on this bill."""
-        return self.charges - self.applied
+        return money(self._owed_tiyn())
 
     @property
     def principal_owed(self) -> Money:
@@ -138,7 +184,7 @@ class Bill:
     @property
     def settled(self) -> bool:
         """True when nothing is owed on this bill."""
-        return not self.owed
+        return not self._owed_tiyn()
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,26 +206,27 @@ class RedAccount:
     @property
     def limit_held(self) -> Money:
         """Limit taken up by purchases (new terms: until fully repaid; old terms: unpaid principal)."""
-        return total([p.limit_held for p in self.purchases])
+        return sum_tiyn([p.limit_held.tiyn for p in self.purchases])
 
     @property
     def available(self) -> Money:
         """Available amount for purchases: limit − held principal, within ``[0, limit]``."""
-        held = self.limit_held
+        # In tiyn, each step range-checked as the ``Money`` arithmetic it stands for.
+        held = sum_int([p.limit_held.tiyn for p in self.purchases])
         if not self.new_terms_accepted:
             # domain §4 (002 Q13488/Q1516): without the new terms "the limit is restored at once by the
             # amount paid"; money carried to the next bill is paid money too, so it counts here.
-            held = held - self.carried
-            held = held if held > ZERO else ZERO
-        rest = self.limit - held
+            held = in_range(held - self.carried.tiyn)
+            held = held if held > 0 else 0
+        rest = in_range(self.limit.tiyn - held)
         # Only reachable after an old-terms customer with carried prepayment accepts the new terms
         # (carried money stops counting): the available amount is then zero, never negative.
-        return rest if rest > ZERO else ZERO
+        return money(rest) if rest > 0 else ZERO
 
     @property
     def outstanding(self) -> Money:
         """Everything owed: unpaid principal, unpaid penalties on bills and the penalty not yet billed."""
-        principal = total([p.outstanding for p in self.purchases])
+        principal = sum_tiyn([p.outstanding.tiyn for p in self.purchases])
         return principal + total([b.penalty_owed for b in self.bills]) + self.penalty_due
 
     @property
