@@ -64,7 +64,7 @@ def _scenario(client: Any) -> list[Any]:
 
 @pytest.fixture
 def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """The patch installed; yields a list that grows by one per indexed listing."""
+    """The patch installed; yields a list that records each indexed listing (1) and direct XML answer (2)."""
     calls: list[int] = []
     names = s3server._names
 
@@ -73,6 +73,15 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return names(store)
 
     monkeypatch.setattr(s3server, "_names", counting)
+    xml = s3server._list_v2_xml
+
+    def counting_xml(response: Any) -> Any:
+        answer = xml(response)
+        if answer is not None:
+            calls.append(2)
+        return answer
+
+    monkeypatch.setattr(s3server, "_list_v2_xml", counting_xml)
     s3server.install()
     try:
         yield calls
@@ -88,7 +97,8 @@ def test_prefix_listings_match_moto_exactly(patched: list[int]) -> None:
     s3server.install()
     with mock_aws():
         indexed = _scenario(boto3.client("s3", region_name="eu-west-2"))
-    assert patched  # the indexed path answered
+    assert 1 in patched  # the index answered
+    assert 2 in patched  # and the direct XML
     assert indexed == plain
     assert any(page[0] for page in plain[0])  # the scenario really lists something
 
