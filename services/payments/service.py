@@ -923,21 +923,8 @@ class PaymentsService:
         async def effect(conn: Conn) -> None:
             if await store.customer(conn, ev.customer_id) is None:
                 raise LookupError(f"OverpaymentRefunded for unknown customer {ev.customer_id}")
-            now = self.clock.now()
-            first = await conn.fetchval(
-                "INSERT INTO overpayment_credits(refund_id, customer_id, amount, event_id, credited_at) "
-                "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (refund_id) DO NOTHING RETURNING true",
-                ev.refund_id,
-                ev.customer_id,
-                ev.amount,
-                env.event_id,
-                now,
-            )
-            if not first:
-                log.warning("overpayment refund already credited", extra={"refund_id": str(ev.refund_id)})
-                return
             posting = overpayment_credit_posting(str(ev.refund_id), str(ev.customer_id), Money(ev.amount))
-            await store.apply_posting(conn, posting, now)
+            await store.apply_posting(conn, posting, self.clock.now())
 
         await self.inbox.once(self.pool, env, effect)
 

@@ -509,14 +509,6 @@ async def test_overpayment_refunded_by_billing_credits_gold_once(payments: Payme
         )
     )
     assert await payments.balance(c) == 250 * T
-    # The same refund under another event id (a producer retry): the inbox lets it through, the
-    # refund's own key does not.
-    again = new_envelope(ev, producer="billing", occurred_at=payments.clock.now())
-    await payments.publish_raw("aqsha.billing.events", encode(again), str(c).encode())
-    await until(lambda: payments.pool.fetchval("SELECT true FROM inbox WHERE event_id = $1", again.event_id))
-    assert await payments.balance(c) == 250 * T
-    entries = "SELECT count(*) FROM ledger_entries WHERE payment_id = $1"
-    assert await payments.pool.fetchval(entries, ev.refund_id) == 2
 
 
 async def test_idempotency_conflict_and_a_decline_stays_a_decline(payments: Payments) -> None:
