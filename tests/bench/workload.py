@@ -31,7 +31,7 @@ from shared.contracts.billing import RedAccountOpened
 from shared.contracts.common import AccountKind, Channel, Funding, Merchant, ServiceCategory
 from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import encode, envelope_headers, new_envelope
-from shared.contracts.payments import ConfirmPayment, PayRedBill, PayService, Purchase, TopUp
+from shared.contracts.payments import ConfirmPayment, PaymentCommand, PayRedBill, PayService, Purchase, TopUp
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
 
@@ -210,14 +210,14 @@ class Driver:
         )
 
     # -- the mix
-    def _command(self, c: BenchCustomer) -> tuple[Contract, str, bool]:
+    def _command(self, c: BenchCustomer) -> tuple[PaymentCommand, str, bool]:
         roll = self.rng.random()
         rid = uuid4()
         if roll < 0.70 or (roll >= 0.90 and not c.red):
             category, provider = self.rng.choice(SERVICES)
             otp = self.rng.random() < 0.10
             amount = self.rng.randrange(5_100, 9_000) if otp else self.rng.randrange(500, 4_900)
-            cmd: Contract = PayService(
+            cmd: PaymentCommand = PayService(
                 request_id=rid,
                 customer_id=c.id,
                 category=category,
@@ -265,7 +265,7 @@ class Driver:
             c = await self._idle.get()
             cmd, kind, otp = self._command(c)
             flight = Flight(c, kind, otp, time.monotonic())
-            self.by_request[str(cmd.request_id)] = flight  # type: ignore[attr-defined]
+            self.by_request[str(cmd.request_id)] = flight
             result.flights.append(flight)
             result.sent += 1
             if otp:

@@ -21,6 +21,7 @@ from services.notify.handlers import SUBSCRIPTIONS
 from services.notify.settings import EMAIL, INBOX, PUSH, SMS, NotifySettings
 from shared import logaudit
 from shared.contracts.envelope import ContractError, decode
+from shared.contracts.payments import PaymentCommand
 from shared.kafka import DLQ_GROUP, DLQ_REASON, assign_from_beginning
 from shared.ops import reconcile as rc
 from shared.ops.platform import GROUPS
@@ -352,7 +353,10 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
                     )
                     continue
                 if p.registry_name == "aqsha.payments.commands":
-                    processed = any(str(e.payload.request_id) in idem for _, e in followers)  # type: ignore[attr-defined]
+                    processed = any(
+                        isinstance(e.payload, PaymentCommand) and str(e.payload.request_id) in idem
+                        for _, e in followers
+                    )
                 elif p.registry_name == "aqsha.billing.commands":
                     processed = True  # RunBusinessDay has no inbox: the committed offset past it is the proof
                 else:

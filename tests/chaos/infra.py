@@ -101,7 +101,7 @@ class ChaosInfra:
     @classmethod
     def start(cls) -> ChaosInfra:
         """Start all four; stop whatever started if one fails."""
-        started: list[object] = []
+        started: list[MotoS3 | TansuBroker | PostgresCluster | RedisServer] = []
         try:
             s3 = MotoS3().start()
             started.append(s3)
@@ -118,7 +118,7 @@ class ChaosInfra:
         except BaseException:
             for thing in reversed(started):
                 with contextlib.suppress(Exception):
-                    thing.stop()  # type: ignore[attr-defined]
+                    thing.stop()
             raise
         return cls(s3, broker, postgres, redis)
 

@@ -29,7 +29,7 @@ from shared.contracts.base import Contract
 from shared.contracts.billing import RedAccountOpened, RunBusinessDay
 from shared.contracts.common import AccountKind, Channel, Funding, Merchant
 from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
-from shared.contracts.payments import ConfirmPayment, PayRedBill, Purchase, Refund, TopUp
+from shared.contracts.payments import ConfirmPayment, OtpRequested, PayRedBill, Purchase, Refund, TopUp
 from shared.kafka import assign_from_beginning, ensure_topics
 from shared.ops.platform import ROOT, Platform
 from shared.settings import KafkaSettings
@@ -278,8 +278,8 @@ class Driver:
             env = decode(value)
         except ContractError:
             return
-        if env.type == "OtpRequested":
-            self.otp_payment[str(env.event_id)] = env.payload.payment_id  # type: ignore[attr-defined]
+        if isinstance(env.payload, OtpRequested):
+            self.otp_payment[str(env.event_id)] = env.payload.payment_id
         marker = env.event_id.bytes
         if marker in self._dup_seen:
             return
@@ -347,10 +347,9 @@ class Driver:
 
     async def send(self, p: Planned) -> None:
         """Send one planned command (twice if duplicated; a resend is scheduled later)."""
-        command: Contract = await self._refund_command(p) if p.refund_of is not None else p.command
         if p.refund_of is not None:
-            p.command = command  # type: ignore[assignment]
-        await self.publish(command, twice=p.duplicate)
+            p.command = await self._refund_command(p)  # the payment id is known only now
+        await self.publish(p.command, twice=p.duplicate)
         self.sent.append(p)
         if p.needs_code and not p.confirm:
             self.unconfirmed.append(p.command.request_id)
