@@ -26,6 +26,7 @@ from shared.kafka import DLQ_GROUP, DLQ_REASON, assign_from_beginning
 from shared.ops import reconcile as rc
 from shared.ops.platform import GROUPS
 from shared.topics import dlq_name, resolve, topic_by_name
+from tests.chaos.runner import TERMINAL_TYPES
 
 if TYPE_CHECKING:
     from tests.chaos.runner import Driver
@@ -71,15 +72,6 @@ INVARIANTS: tuple[str, ...] = (
     "logs_clean",
 )
 NOTIFY_TYPES = {t for name, types in SUBSCRIPTIONS.items() if name != "aqsha.customers.events" for t in types}
-TERMINAL_TYPES = {
-    "PaymentCompleted",
-    "PaymentFailed",
-    "PaymentRejected",
-    "TopUpCompleted",
-    "TransferCompleted",
-    "PaymentRefunded",
-    "PaymentCancelled",
-}
 
 
 #: Timestamps and decimal fractions (``22:02:51.185374``, ``0.123456``): their six-digit parts would
