@@ -237,3 +237,8 @@ class Money:
 def fmt_tiyn(tiyn: int) -> str:
     """Format an integer tiyn amount in KZT (``1500050`` → ``15 000,50 ₸``)."""
     return Money(tiyn).format()
+
+
+def tenge_to_tiyn(tenge: int) -> int:
+    """Whole tenge as integer tiyn, the contracts' unit (``150`` → ``15000``), range-checked."""
+    return _check_range(tenge * TIYN_PER_TENGE)

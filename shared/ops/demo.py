@@ -52,6 +52,7 @@ from shared.contracts.payments import (
 from shared.db import create_pool
 from shared.kafka import assign_from_beginning
 from shared.money import fmt_tiyn
+from shared.money import tenge_to_tiyn as tenge
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
 
@@ -68,11 +69,6 @@ FEED_TOPICS = (
     "aqsha.billing.events",
     "aqsha.notify.events",
 )
-
-
-def tenge(amount: int) -> int:
-    """Whole tenge to tiyn."""
-    return amount * 100
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from shared.contracts.common import AccountKind, Channel, Funding, Merchant
 from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
 from shared.contracts.payments import ConfirmPayment, OtpRequested, PayRedBill, Purchase, Refund, TopUp
 from shared.kafka import assign_from_beginning, ensure_topics
+from shared.money import tenge_to_tiyn as tenge
 from shared.ops.platform import ROOT, Platform
 from shared.settings import KafkaSettings
 from shared.topics import TOPICS, all_topics, resolve, topic_by_name, topic_for_contract
@@ -45,7 +46,6 @@ from tests.chaos.workload import (
     Planned,
     Wave,
     make_plan,
-    tenge,
 )
 
 log = logging.getLogger("aqsha.chaos")

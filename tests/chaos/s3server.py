@@ -89,14 +89,6 @@ class _Bucket:
 
 #: (class, attribute) -> the class's own attribute before the patch (None: it was inherited).
 _ORIGINALS: dict[tuple[type, str], Any] = {}
-_PATCHED = (
-    (_VersionedKeyStore, "__setitem__"),
-    (_VersionedKeyStore, "setlist"),
-    (_VersionedKeyStore, "pop"),
-    (_VersionedKeyStore, "__delitem__"),
-    (models.S3Backend, "list_objects"),
-    (responses.S3Response, "list_objects_v2"),
-)
 #: The ListObjectsV2 parameters the direct XML answer handles; any other goes to moto.
 _PLAIN_LISTING = frozenset(
     {"list-type", "prefix", "max-keys", "continuation-token", "start-after", "encoding-type"}
@@ -160,8 +152,6 @@ def install() -> None:
     """Patch moto's key store and ``S3Backend.list_objects`` (idempotent; ``uninstall`` undoes it)."""
     if _ORIGINALS:
         return
-    for cls, name in _PATCHED:
-        _ORIGINALS[(cls, name)] = vars(cls).get(name)
     set_item = _VersionedKeyStore.__setitem__
     set_list = _VersionedKeyStore.setlist
     pop = _VersionedKeyStore.pop
@@ -185,11 +175,6 @@ def install() -> None:
         del_item(self, key)
         _removed(self, key)
 
-    _VersionedKeyStore.__setitem__ = __setitem__  # type: ignore[method-assign]
-    _VersionedKeyStore.setlist = setlist  # type: ignore[method-assign]
-    _VersionedKeyStore.pop = pop_  # type: ignore[method-assign]
-    _VersionedKeyStore.__delitem__ = __delitem__  # type: ignore[method-assign,assignment]
-
     list_objects = models.S3Backend.list_objects
 
     def list_objects_by_range(
@@ -208,15 +193,23 @@ def install() -> None:
             bucket = _Bucket(bucket, _Keys(store, names[lo:hi]))
         return list_objects(self, bucket, prefix, delimiter, marker, max_keys)
 
-    models.S3Backend.list_objects = list_objects_by_range  # type: ignore[method-assign]
-
     list_v2 = responses.S3Response.list_objects_v2
 
     def list_objects_v2(self: responses.S3Response) -> Any:
         answer = _list_v2_xml(self)
         return list_v2(self) if answer is None else answer
 
-    responses.S3Response.list_objects_v2 = list_objects_v2  # type: ignore[method-assign]
+    replacements: dict[tuple[type, str], Any] = {
+        (_VersionedKeyStore, "__setitem__"): __setitem__,
+        (_VersionedKeyStore, "setlist"): setlist,
+        (_VersionedKeyStore, "pop"): pop_,
+        (_VersionedKeyStore, "__delitem__"): __delitem__,
+        (models.S3Backend, "list_objects"): list_objects_by_range,
+        (responses.S3Response, "list_objects_v2"): list_objects_v2,
+    }
+    for (cls, name), function in replacements.items():
+        _ORIGINALS[(cls, name)] = vars(cls).get(name)  # None: inherited (uninstall deletes ours)
+        setattr(cls, name, function)
 
 
 def uninstall() -> None:

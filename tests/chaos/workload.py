@@ -35,6 +35,7 @@ from shared.contracts.payments import (
     TopUp,
     Transfer,
 )
+from shared.money import tenge_to_tiyn as tenge
 
 NS = UUID("2c1f1f7e-5a3b-4f59-9d1e-c4a05f0c7a11")
 OTP_THRESHOLD = 500_000  # tiyn: above 5 000 ₸ a one-time code is required (payments' default)
@@ -64,11 +65,6 @@ FAULT_KINDS = (
     "rebalance",
     "poison",
 )
-
-
-def tenge(amount: int) -> int:
-    """Whole tenge to tiyn."""
-    return amount * 100
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from shared.contracts.common import Channel, Funding, Merchant, PaymentKind, Pay
 from shared.contracts.envelope import Envelope, decode, encode, new_envelope
 from shared.contracts.payments import PaymentCompleted, PaymentRefunded, Receipt, RedPurchaseRequested
 from shared.db import create_pool
+from shared.money import tenge_to_tiyn as tenge
 from shared.settings import Settings
 from shared.topics import resolve, topic_for_contract
 from tests.support.kafka import create_topics, read_records
@@ -37,11 +38,6 @@ T = TypeVar("T")
 def at(d: date, hh: int = 12, mm: int = 0) -> datetime:
     """An Almaty wall-clock instant on ``d``."""
     return datetime.combine(d, dtime(hh, mm), tzinfo=ALMATY)
-
-
-def tenge(x: int) -> int:
-    """Tenge to tiyn."""
-    return x * 100
 
 
 async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 30.0) -> T:

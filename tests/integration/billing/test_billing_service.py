@@ -20,7 +20,8 @@ from shared.clock import ALMATY
 from shared.contracts.billing import LimitRestoreReason, OverpaymentReason, RedAccountClosed
 from shared.contracts.common import Channel, Funding, ReasonCode
 from shared.contracts.payments import RedPurchaseCancelled
-from tests.integration.billing.conftest import Billing, at, tenge, until
+from shared.money import tenge_to_tiyn as tenge
+from tests.integration.billing.conftest import Billing, at, until
 
 pytestmark = pytest.mark.integration
 D = date.fromisoformat
