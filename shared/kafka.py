@@ -66,6 +66,18 @@ DLQ_ATTEMPTS = "aqsha-dlq-attempts"
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 
 
+class Refused(Exception):  # noqa: N818 - a refusal, not an error of the service
+    """Raised by a handler for a valid, authentic record it must not apply (e.g. a replayed
+    ``CustomerRegistered`` with different data): the transaction rolls back and the record goes to
+    the dead-letter topic at once, with ``reason`` as its ``aqsha-dlq-reason``; it is never retried.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(f"{reason}: {message}")
+        self.reason = reason
+        self.message = message
+
+
 class DeadLetterPublisher(Protocol):
     """Publishes a failed record to its dead-letter topic, raising if it could not."""
 

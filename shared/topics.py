@@ -22,6 +22,20 @@ DLQ_RETENTION_MS: Final = 30 * DAY_MS
 
 KEY_CUSTOMER: Final = "customer_id: the customer's UUID as a string; one customer's messages stay ordered"
 
+#: Who may sign records (docs/security.md). Each principal holds its own Ed25519 key; the trust
+#: registry (``shared.trust``) maps key ids to principals, and the topics below say which principal
+#: may write which contract where. The four services sign through their outbox relay.
+SERVICE_PRINCIPALS: Final = ("payments", "bonus", "billing", "notify")
+EXTERNAL_PRINCIPALS: Final[dict[str, str]] = {
+    "onboarding": "The bank's onboarding system: customer registrations and phone changes.",
+    "app-gateway": "The mobile app's gateway: commands a signed-in customer made in the app (channel APP).",
+    "cash-network": "Kaspi terminals, ATMs and cashiers: cash top-ups, cash Red repayments, payments at a "
+    "terminal (channels TERMINAL, ATM, CASHIER).",
+    "red-origination": "The bank's Kaspi Red origination: Red accounts, their limits and terms.",
+    "ops": "Operators (the aqsha CLI) and the scheduler: business-day runs.",
+}
+PRINCIPALS: Final = (*SERVICE_PRINCIPALS, *EXTERNAL_PRINCIPALS)
+
 
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
@@ -35,6 +49,21 @@ class TopicSpec:
     consumers: tuple[str, ...]
     contracts: tuple[str, ...]
     description: str
+    #: Payload field whose value must equal the record key (``key_mismatch`` otherwise).
+    key_field: str = "customer_id"
+    #: Contracts that only some of ``producers`` may write; the others may be written by any of them.
+    writers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: ``segment.ms``: how soon a segment closes, so retention can delete it (None: broker default).
+    segment_ms: int | None = None
+
+    def writers_of(self, contract: str) -> tuple[str, ...]:
+        """The principals that may write ``contract`` on this topic (none if it is not listed here)."""
+        if contract not in self.contracts:
+            return ()
+        for name, who in self.writers:
+            if name == contract:
+                return who
+        return self.producers
 
     @property
     def is_dlq(self) -> bool:
@@ -68,7 +97,7 @@ CUSTOMERS_EVENTS: Final = TopicSpec(
     partitions=DEFAULT_PARTITIONS,
     key=KEY_CUSTOMER,
     retention_ms=FOREVER,  # the source of every service's customer copy: new consumers replay it all
-    producers=("onboarding (internal)",),
+    producers=("onboarding",),
     consumers=("payments", "notify"),
     contracts=("CustomerRegistered",),
     description="Customer registrations from the bank's onboarding system.",
@@ -79,7 +108,7 @@ PAYMENTS_COMMANDS: Final = TopicSpec(
     partitions=DEFAULT_PARTITIONS,
     key=KEY_CUSTOMER,
     retention_ms=7 * DAY_MS,
-    producers=("app gateway (internal)", "terminals (internal)", "demo"),
+    producers=("app-gateway", "cash-network"),
     consumers=("payments",),
     contracts=(
         "TopUp",
@@ -92,6 +121,8 @@ PAYMENTS_COMMANDS: Final = TopicSpec(
         "Refund",
     ),
     description="Customer requests to payments; each carries a client-made request_id (idempotency key).",
+    # A top-up brings cash into the bank: only the cash network may command one (docs/security.md).
+    writers=(("TopUp", ("cash-network",)),),
 )
 
 PAYMENTS_EVENTS: Final = TopicSpec(
@@ -123,6 +154,7 @@ PAYMENTS_OTP: Final = TopicSpec(
     partitions=6,
     key=KEY_CUSTOMER,
     retention_ms=10 * MINUTE_MS,  # codes expire in 5 minutes; nothing secret outlives that for long
+    segment_ms=10 * MINUTE_MS,  # retention deletes closed segments only: close them as often
     producers=("payments",),
     consumers=("notify",),
     contracts=("OtpRequested",),
@@ -151,7 +183,7 @@ RED_ACCOUNTS: Final = TopicSpec(
     partitions=DEFAULT_PARTITIONS,
     key=KEY_CUSTOMER,
     retention_ms=FOREVER,  # account facts: billing rebuilds from them
-    producers=("red origination (internal)",),
+    producers=("red-origination",),
     consumers=("billing",),
     contracts=("RedAccountOpened", "RedTermsAccepted", "RedAccountClosed"),
     description="Kaspi Red account lifecycle from the bank's origination system.",
@@ -162,10 +194,11 @@ BILLING_COMMANDS: Final = TopicSpec(
     partitions=DEFAULT_PARTITIONS,
     key="business_date: the ISO business date (Asia/Almaty); one day's runs stay ordered",
     retention_ms=7 * DAY_MS,
-    producers=("ops CLI", "scheduler"),
+    producers=("ops",),
     consumers=("billing",),
     contracts=("RunBusinessDay",),
     description="End-of-day runs for a business date; re-running a date is safe.",
+    key_field="business_date",
 )
 
 BILLING_EVENTS: Final = TopicSpec(
@@ -222,6 +255,8 @@ def dlq_spec(spec: TopicSpec) -> TopicSpec:
         producers=spec.consumers,
         consumers=("operators",),
         contracts=(),
+        writers=(),
+        segment_ms=None,
         description=(
             f"Dead letters of {spec.name}: records that failed decoding or exhausted retries, with the "
             "original key, headers and value and the error."
