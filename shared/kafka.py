@@ -50,6 +50,7 @@ from shared.logging import bind_correlation
 from shared.observability import metrics_for
 from shared.settings import KafkaSettings
 from shared.topics import TOPICS, TopicSpec, all_topics, dlq_name, resolve
+from shared.trust import TrustRegistry, Untrusted, check_permitted, origin_scope, verification_disabled
 
 log = logging.getLogger("aqsha.kafka")
 
@@ -66,7 +67,7 @@ DLQ_ATTEMPTS = "aqsha-dlq-attempts"
 Handler = Callable[[Envelope[Any]], Awaitable[None]]
 
 
-class Refused(Exception):  # noqa: N818 - a refusal, not an error of the service
+class Refused(Exception):
     """Raised by a handler for a valid, authentic record it must not apply (e.g. a replayed
     ``CustomerRegistered`` with different data): the transaction rolls back and the record goes to
     the dead-letter topic at once, with ``reason`` as its ``aqsha-dlq-reason``; it is never retried.
@@ -166,6 +167,7 @@ def subscribe(
     group: str,
     handler: Handler,
     settings: KafkaSettings,
+    trust: TrustRegistry,
     accept: Iterable[str] | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     dead_letterer: DeadLetterPublisher | None = None,
@@ -177,8 +179,23 @@ def subscribe(
     rebalance, and ~3 s on Tansu). ``accept`` limits the contract types the handler sees; other
     (known) types on the topics are acknowledged and skipped: consumers are tolerant readers of
     topics they share.
+
+    Every record is untrusted until ``trust`` has verified its signature and the registry allows its
+    producer to write its contract on that topic under that key (``shared.trust``); a record that
+    fails is dead-lettered with the reason and never reaches ``handler``. The handler runs with the
+    verified sender as ``shared.trust.current_origin()``. A handler that raises ``Refused`` has
+    its record dead-lettered at once with the refusal's reason.
     """
     names = [resolve(t, settings.topic_suffix) for t in ([topics] if isinstance(topics, str) else topics)]
+    specs: dict[str, TopicSpec] = {}
+    for name in names:
+        found = _topic_spec(name, settings.topic_suffix)
+        if found is None:
+            raise ValueError(f"{name} is not a registry topic (shared.topics): no contract may be read there")
+        specs[name] = found
+    checks_off = verification_disabled()
+    if checks_off:
+        log.warning("TEST-ONLY: record verification is switched off", extra={"group": group})
     accepted = frozenset(accept) if accept is not None else None
     max_attempts = settings.max_handler_attempts
     backoff = settings.retry_backoff_ms / 1000
@@ -210,6 +227,22 @@ def subscribe(
         **subscriber_options,
     )
 
+    async def _refuse(msg: KafkaMessage, type_: str, exc: Untrusted | Refused, where: dict[str, Any]) -> str:
+        """Dead-letter a refused record with its reason; nothing of it was applied."""
+        metrics = metrics_for(broker)
+        topic = where["topic"]
+        log.warning(
+            "record refused and dead-lettered", extra={**where, "reason": exc.reason, "error": exc.message}
+        )
+        metrics.failure(topic, type_, exc.reason)
+        outcome = await _dead_letter_or_rewind(
+            publish_dead_letter, msg, exc.reason, exc.message, group, 0, sleep, backoff
+        )
+        if outcome == "dead_lettered":
+            metrics.dead_lettered(topic, exc.reason)
+        metrics.message(topic, type_, outcome)
+        return outcome
+
     async def _handle(msg: KafkaMessage, record: ConsumerRecord[Any, Any]) -> str:
         """Handle one record to its end, without acking; return its outcome (a metrics label).
 
@@ -224,6 +257,12 @@ def subscribe(
             "offset": record.offset,
             "group": group,
         }
+        origin = None
+        if not checks_off:
+            try:
+                origin = trust.verify(topic, record.key, record.value or b"", record.headers)
+            except Untrusted as exc:
+                return await _refuse(msg, "unknown", exc, where)
         try:
             envelope = decode(record.value or b"")
         except ContractError as exc:
@@ -240,10 +279,15 @@ def subscribe(
                 metrics.dead_lettered(topic, exc.code)
             metrics.message(topic, type_, outcome)
             return outcome
+        if origin is not None:
+            try:
+                check_permitted(specs[topic], origin, envelope, record.key)
+            except Untrusted as exc:
+                return await _refuse(msg, envelope.type, exc, where)
         if accepted is not None and envelope.type not in accepted:
             metrics.message(topic, envelope.type, "skipped")
             return "skipped"
-        with bind_correlation(str(envelope.correlation_id)):
+        with bind_correlation(str(envelope.correlation_id)), origin_scope(origin):
             attempt = 0
             outage_since: float | None = None
             while attempt < max_attempts:
@@ -251,6 +295,9 @@ def subscribe(
                 started = time.perf_counter()
                 try:
                     await handler(envelope)
+                except Refused as exc:  # valid and authentic, but not to be applied: never retried
+                    metrics.observe(topic, envelope.type, time.perf_counter() - started)
+                    return await _refuse(msg, envelope.type, exc, where)
                 except Exception as exc:  # a failing handler is isolated, retried, then dead-lettered
                     metrics.observe(topic, envelope.type, time.perf_counter() - started)
                     if is_transient(exc):

@@ -26,6 +26,7 @@ import asyncpg
 from shared.contracts.envelope import Envelope, encode, envelope_headers
 from shared.db import Conn
 from shared.topics import resolve, topic_for_contract
+from shared.trust import Signer, load_signer
 
 log = logging.getLogger("aqsha.outbox")
 NOTIFY_CHANNEL = "aqsha_outbox"
@@ -90,21 +91,28 @@ class Outbox:
 
 
 class BrokerPublisher:
-    """A ``Publisher`` over a FastStream KafkaBroker; base topic names get the configured suffix."""
+    """A ``Publisher`` over a FastStream KafkaBroker; base topic names get the configured suffix.
 
-    def __init__(self, broker: Any, topic_suffix: str = "") -> None:
+    Every record is signed here, as the service's principal, over the concrete topic, key and
+    value (``shared.trust``): the relay is the one place a service's records leave it.
+    """
+
+    def __init__(self, broker: Any, topic_suffix: str = "", *, signer: Signer) -> None:
         self._broker = broker
         self._suffix = topic_suffix
+        self._signer = signer
 
     async def publish_batch(self, records: Sequence[OutboxRecord]) -> None:
         """Send all records without waiting per record, then wait for every acknowledgement."""
         futures = []
         for r in records:
+            topic = resolve(r.topic, self._suffix)
+            key = r.key.encode()
             fut = await self._broker.publish(
                 r.payload,
-                topic=resolve(r.topic, self._suffix),
-                key=r.key.encode(),
-                headers=r.headers,
+                topic=topic,
+                key=key,
+                headers={**r.headers, **self._signer.sign(topic, key, r.payload)},
                 no_confirm=True,
             )
             futures.append(fut)
@@ -217,7 +225,7 @@ async def run_relay(settings: Any, schema: str, stop: asyncio.Event | None = Non
     try:
         relay = OutboxRelay(
             pool,
-            BrokerPublisher(broker, settings.kafka.topic_suffix),
+            BrokerPublisher(broker, settings.kafka.topic_suffix, signer=load_signer(settings.trust, schema)),
             schema=schema,
             batch_size=settings.outbox_batch_size,
             poll_interval=settings.outbox_poll_interval_s,

@@ -34,6 +34,7 @@ from shared.kafka import document_publishers
 from shared.observability import Check, Health, HealthServer, Metrics, bind_metrics, sample_lag
 from shared.outbox import BrokerPublisher, OutboxRelay
 from shared.settings import Settings
+from shared.trust import load_signer
 
 log = logging.getLogger("aqsha.runtime")
 
@@ -68,6 +69,9 @@ class ServiceRuntime:
         self._metrics_interval = metrics_interval_s
         self._heartbeat_stop = asyncio.Event()
         self._heartbeat: asyncio.Task[None] | None = None
+        # The service's identity: it signs everything its relay publishes (shared.trust). Loaded at
+        # construction, so a missing or unreadable key stops the process before it consumes.
+        self.signer = load_signer(settings.trust, schema)
         # AsyncAPI: the topics this service writes through its outbox (never published through these).
         document_publishers(broker, schema, settings.kafka.topic_suffix)
         self._pool: asyncpg.Pool | None = None
@@ -176,7 +180,7 @@ class ServiceRuntime:
         self._stop.clear()
         relay = OutboxRelay(
             self.pool,
-            BrokerPublisher(self.broker, self.settings.kafka.topic_suffix),
+            BrokerPublisher(self.broker, self.settings.kafka.topic_suffix, signer=self.signer),
             schema=self.schema,
             batch_size=self.settings.outbox_batch_size,
             poll_interval=self.settings.outbox_poll_interval_s,

@@ -68,6 +68,24 @@ class RedisSettings(BaseSettings):
     socket_timeout_s: float = Field(0.5, description="Fail fast: Redis is only the fast path.")
 
 
+class TrustSettings(BaseSettings):
+    """Who may write what (docs/security.md). Env: ``AQSHA_TRUST_*``.
+
+    ``registry_file`` is the public trust registry (JSON: key id, principal, Ed25519 public key,
+    expiry, revocation). A service signs what it emits with ``signing_key_file``, or with
+    ``<keys_dir>/<principal>.pem`` (one directory may hold several principals' keys: development and
+    tests; in production it holds only the service's own).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="AQSHA_TRUST_", extra="ignore")
+
+    registry_file: Path | None = Field(None, description="The trust registry (public keys and principals).")
+    keys_dir: Path | None = Field(None, description="Directory of private keys, <principal>.pem.")
+    signing_key_file: Path | None = Field(
+        None, description="This process's private key (PEM, Ed25519); overrides keys_dir."
+    )
+
+
 class Settings(BaseSettings):
     """Everything a service needs. Env: ``AQSHA_*`` (nested groups have their own prefixes)."""
 
@@ -78,6 +96,12 @@ class Settings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     db: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
+    trust: TrustSettings = Field(default_factory=TrustSettings)
+    dev_mode: bool = Field(
+        False,
+        description="Development mode: development-only defaults (e.g. the OTP keys) are accepted with a "
+        "warning instead of refusing to start. Never in production.",
+    )
     outbox_batch_size: int = Field(500, ge=1, description="Rows the relay publishes per batch.")
     outbox_poll_interval_s: float = Field(0.2, gt=0, description="Idle poll interval of the relay.")
     http_host: str = Field("127.0.0.1", description="Interface of the health and metrics endpoint.")

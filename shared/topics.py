@@ -99,7 +99,7 @@ CUSTOMERS_EVENTS: Final = TopicSpec(
     retention_ms=FOREVER,  # the source of every service's customer copy: new consumers replay it all
     producers=("onboarding",),
     consumers=("payments", "notify"),
-    contracts=("CustomerRegistered",),
+    contracts=("CustomerRegistered", "CustomerPhoneChanged"),
     description="Customer registrations from the bank's onboarding system.",
 )
 

@@ -7,9 +7,12 @@ template; ``redis_prefix`` and ``topic_suffix`` are unique per test.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from uuid import uuid4
 
 import pytest
@@ -17,10 +20,25 @@ import pytest_asyncio
 from redis.asyncio import Redis
 
 from shared.devinfra import Infra, local_infra
+from shared.ops.devsecrets import write_dev_secrets
 from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings
+from shared.trust import Keyring
 from tests.support import pg
 
 log = logging.getLogger("tests")
+
+# Real keys for the whole session (signing keys of every principal, the trust registry, the OTP
+# keys), made fresh and exported before any Settings is built, so services under test, tools and
+# the subprocesses the suite starts (make run, chaos, bench) all use them. Nothing is committed.
+_SECRETS = tempfile.TemporaryDirectory(prefix="aqsha-test-secrets-")
+atexit.register(_SECRETS.cleanup)
+os.environ.update(write_dev_secrets(Path(_SECRETS.name)))
+
+
+@pytest.fixture(scope="session")
+def keyring() -> Keyring:
+    """Signers of every principal (the session's test keys), for tests acting as outside systems."""
+    return Keyring.from_dir(Path(os.environ["AQSHA_TRUST_KEYS_DIR"]))
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from shared.clock import Clock, clock_from_file
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.trust import load_registry
 
 SCHEMA = "billing"
 SERVICE_DIR = Path(__file__).resolve().parent
@@ -31,7 +32,7 @@ def create_app(
     settings = settings or BillingSettings()
     configure_logging(settings.service, settings.log_level)
     broker = broker_factory(settings.kafka, client_id=f"{settings.kafka.client_id}-billing")
-    ctx = BillingContext(kafka=settings.kafka, group=settings.group)
+    ctx = BillingContext(kafka=settings.kafka, group=settings.group, trust=load_registry(settings.trust))
     register_handlers(broker, ctx)
     the_clock = clock or clock_from_file(settings.clock_file)
     the_calendar: WorkingDays = calendar or load_kz_calendar()

@@ -14,6 +14,7 @@ from shared.db import Conn
 from shared.inbox import Inbox
 from shared.kafka import subscribe
 from shared.settings import KafkaSettings
+from shared.trust import TrustRegistry
 
 ACCOUNTS_TOPIC = "aqsha.red.accounts"
 PAYMENTS_TOPIC = "aqsha.payments.events"
@@ -26,6 +27,7 @@ class BillingContext:
 
     kafka: KafkaSettings
     group: str
+    trust: TrustRegistry
     service: BillingService | None = None
 
     @property
@@ -64,6 +66,7 @@ def register_handlers(broker: KafkaBroker, ctx: BillingContext) -> None:
         group=ctx.group,
         handler=dispatch,
         settings=ctx.kafka,
+        trust=ctx.trust,
         accept=[
             "RedAccountOpened",
             "RedTermsAccepted",

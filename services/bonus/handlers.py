@@ -18,6 +18,7 @@ from shared.contracts.payments import (
 )
 from shared.kafka import subscribe
 from shared.topics import PAYMENTS_EVENTS
+from shared.trust import load_registry
 
 from .domain import BonusRules
 from .service import BonusService
@@ -61,5 +62,6 @@ def register_handlers(broker: KafkaBroker, ctx: BonusContext) -> None:
         group=GROUP,
         handler=on_payment_event,
         settings=ctx.settings.kafka,
+        trust=load_registry(ctx.settings.trust),
         accept=ACCEPTED,
     )

@@ -11,10 +11,11 @@ from services.notify.service import NotifyService
 from services.notify.settings import NotifySettings
 from shared.contracts.envelope import Envelope
 from shared.kafka import subscribe
+from shared.trust import load_registry
 
 #: Topic -> the event types notify reads from it (others on the topic are skipped).
 SUBSCRIPTIONS: dict[str, tuple[str, ...]] = {
-    "aqsha.customers.events": ("CustomerRegistered",),
+    "aqsha.customers.events": ("CustomerRegistered", "CustomerPhoneChanged"),
     "aqsha.payments.events": ("PaymentCompleted", "PaymentFailed", "TopUpCompleted", "TransferCompleted"),
     "aqsha.payments.otp": ("OtpRequested",),
     "aqsha.billing.events": (
@@ -55,5 +56,6 @@ def register_handlers(broker: KafkaBroker, ctx: NotifyContext) -> None:
         group=ctx.settings.group,
         handler=handle,
         settings=ctx.settings.kafka,
+        trust=load_registry(ctx.settings.trust),
         accept=[t for types in SUBSCRIPTIONS.values() for t in types],
     )

@@ -11,7 +11,7 @@ from services.payments.service import PaymentsService
 from services.payments.settings import PaymentsSettings
 from shared.contracts.billing import OverpaymentRefunded, RedPurchaseApproved, RedPurchaseDeclined
 from shared.contracts.bonus import BonusRedeemed, BonusRedemptionDeclined
-from shared.contracts.customers import CustomerRegistered
+from shared.contracts.customers import CustomerPhoneChanged, CustomerRegistered
 from shared.contracts.envelope import Envelope
 from shared.contracts.payments import (
     CancelPayment,
@@ -24,6 +24,7 @@ from shared.contracts.payments import (
     Transfer,
 )
 from shared.kafka import subscribe
+from shared.trust import load_registry
 
 TOPICS = ("aqsha.payments.commands", "aqsha.customers.events", "aqsha.bonus.events", "aqsha.billing.events")
 COMMANDS = (TopUp, PayService, Purchase, Transfer, PayRedBill, ConfirmPayment, CancelPayment, Refund)
@@ -59,6 +60,8 @@ def register_handlers(broker: KafkaBroker, ctx: ProcessContext) -> None:
             await service.handle_command(env)
         elif env.type == CustomerRegistered.TYPE:
             await service.on_customer(env)
+        elif env.type == CustomerPhoneChanged.TYPE:
+            await service.on_phone_changed(env)
         elif env.type in saga_replies:
             await service.on_saga_reply(env)
         elif env.type == OverpaymentRefunded.TYPE:
@@ -71,5 +74,12 @@ def register_handlers(broker: KafkaBroker, ctx: ProcessContext) -> None:
         group=group,
         handler=on_message,
         settings=kafka,
-        accept=[*commands, CustomerRegistered.TYPE, *saga_replies, OverpaymentRefunded.TYPE],
+        trust=load_registry(ctx.settings.trust),
+        accept=[
+            *commands,
+            CustomerRegistered.TYPE,
+            CustomerPhoneChanged.TYPE,
+            *saga_replies,
+            OverpaymentRefunded.TYPE,
+        ],
     )

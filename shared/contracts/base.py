@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any, ClassVar, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -69,6 +72,83 @@ class Contract(BaseModel):
         if getattr(cls, "KIND", None) not in ("command", "event"):
             raise TypeError(f"{cls.__name__} must derive from Command or Event")
         register(cls)
+
+
+#: JSON-schema key of the fields that must never be shown in clear (``common.SENSITIVE``).
+SENSITIVE_KEY: Final = "x-aqsha-sensitive"
+#: What a masked value reads as (a phone keeps its last two digits: ``+7 *** *** ** 67``).
+MASK: Final = "***"
+_PHONE_RE: Final = re.compile(r"^\+7\d{10}$")
+#: Names masked when a payload carries fields its schema does not know (an invalid payload).
+_SECRET_NAMES: Final = frozenset({"code", "otp", "otp_code", "sealed_code", "pin", "password", "secret"})
+
+
+@functools.cache
+def _schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema(mode="validation")
+
+
+def _resolve(root: dict[str, Any], node: Any) -> dict[str, Any]:
+    seen: set[str] = set()
+    while isinstance(node, dict) and isinstance(node.get("$ref"), str) and node["$ref"] not in seen:
+        ref: str = node["$ref"]
+        seen.add(ref)
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target.get(part, {}) if isinstance(target, dict) else {}
+        node = {**(target if isinstance(target, dict) else {}), **{k: v for k, v in node.items() if k != "$ref"}}
+    return node if isinstance(node, dict) else {}
+
+
+def _alternatives(root: dict[str, Any], node: dict[str, Any]) -> list[dict[str, Any]]:
+    """The node and every branch of its ``anyOf``/``oneOf``/``allOf``, resolved (one level of unions)."""
+    out = [node]
+    for key in ("anyOf", "oneOf", "allOf"):
+        for branch in node.get(key) or ():
+            out.append(_resolve(root, branch))
+    return out
+
+
+def _masked(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and _PHONE_RE.fullmatch(value):
+        return f"+7 *** *** ** {value[-2:]}"
+    return MASK
+
+
+def _mask_node(root: dict[str, Any], node: Any, value: Any) -> Any:
+    node = _resolve(root, node)
+    if node.get(SENSITIVE_KEY):
+        return _masked(value)
+    branches = _alternatives(root, node)
+    if isinstance(value, dict):
+        props: dict[str, Any] = {}
+        for branch in branches:
+            props.update(branch.get("properties") or {})
+        return {
+            k: _mask_node(root, props[k], v)
+            if k in props
+            else (_masked(v) if str(k).lower() in _SECRET_NAMES else v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        items = next((b["items"] for b in branches if isinstance(b.get("items"), dict)), {})
+        return [_mask_node(root, items, v) for v in value]
+    return value
+
+
+def mask_sensitive(model: type[BaseModel], payload: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``payload`` (a contract or value decoded to plain data, e.g. ``model_dump(mode="json")``)
+    with every field marked sensitive in ``model``'s schema masked, at any depth (nested values, lists).
+
+    Phones keep their last two digits (``+7 *** *** ** 67``); any other sensitive value reads ``***``;
+    ``None`` stays ``None``. Keys the schema does not know (an invalid payload) named like a secret
+    (``code``, ``sealed_code``, ...) are masked too. Used by ``aqsha tail`` and ``aqsha dlq show``.
+    """
+    schema = _schema_of(model)
+    masked: dict[str, Any] = _mask_node(schema, schema, dict(payload))
+    return masked
 
 
 class Command(Contract):

@@ -11,7 +11,9 @@ from typing import Annotated, Final
 
 from pydantic import Field
 
-#: JSON-schema marker on fields that must never be logged in clear (phones, IINs, one-time codes).
+#: JSON-schema marker on fields that must never be shown in clear (phones, IINs, names, e-mails, one-time
+#: codes, sealed or not): logs mask them, and ``aqsha tail``/``dlq show`` print them masked
+#: (``shared.contracts.base.mask_sensitive``).
 SENSITIVE: Final = {"x-aqsha-sensitive": True}
 
 Phone = Annotated[
@@ -35,6 +37,15 @@ OtpCode = Annotated[
     Field(
         pattern=r"^\d{4,6}$",
         description="One-time confirmation code: 4 to 6 digits. Never logged or stored in clear.",
+        json_schema_extra=SENSITIVE,
+    ),
+]
+SealedOtpCode = Annotated[
+    str,
+    Field(
+        pattern=r"^[A-Za-z0-9_-]{43,128}$",
+        description="A one-time code sealed for notify (shared.otp_seal): unpadded base64url of a 12-byte "
+        "nonce, the ChaCha20-Poly1305 ciphertext and its 16-byte tag.",
         json_schema_extra=SENSITIVE,
     ),
 ]

@@ -25,6 +25,7 @@ from shared.contracts.common import (
     PaymentStatus,
     Phone,
     ReasonCode,
+    SealedOtpCode,
     ServiceCategory,
 )
 from shared.money import PositiveTiyn, Tiyn
@@ -171,17 +172,42 @@ class PaymentPending(Event):
     )
 
 
-class OtpRequested(Event):
-    """A one-time code must be sent by SMS.
+class OtpRequestedV1(Event):
+    """OBSOLETE (v1): a one-time code to send by SMS, carried in clear.
 
-    Published ONLY on ``aqsha.payments.otp`` (10-minute retention), consumed only by notify, and
-    never logged: ``code`` is a secret in clear because the SMS gateway needs it.
+    Kept registered only so the contract's history stays checked. payments no longer emits it and
+    notify refuses it (dead letter ``insecure_contract``): v2 carries the code sealed.
     """
+
+    TYPE: ClassVar[str] = "OtpRequested"
+    VERSION: ClassVar[int] = 1
 
     payment_id: UUID = Field(description=_PAYMENT_ID)
     customer_id: UUID = Field(description=_CUSTOMER_ID)
     phone: Phone = Field(description="The customer's registered phone: codes go nowhere else.")
-    code: OtpCode = Field(description="The one-time code to deliver; never logged or stored in clear.")
+    code: OtpCode = Field(description="The one-time code in clear (the reason v1 is refused).")
+    expires_at: AwareDatetime = Field(description="When the code stops being accepted (5 minutes).")
+    amount: PositiveTiyn = Field(description="Total to be debited, shown in the SMS, in tiyn.")
+
+
+class OtpRequested(Event):
+    """A one-time code must be sent by SMS; the code travels sealed for notify (v2).
+
+    Published ONLY on ``aqsha.payments.otp`` (10-minute retention), consumed only by notify.
+    ``sealed_code`` is the code encrypted with ChaCha20-Poly1305 under the transport key payments and
+    notify share (``AQSHA_OTP_TRANSPORT_KEY``) and bound to this message's other fields
+    (``shared.otp_seal``): the topic, its dead letters and ``aqsha tail`` never see the code.
+    """
+
+    VERSION: ClassVar[int] = 2
+
+    payment_id: UUID = Field(description=_PAYMENT_ID)
+    customer_id: UUID = Field(description=_CUSTOMER_ID)
+    phone: Phone = Field(description="The customer's registered phone: codes go nowhere else.")
+    sealed_code: SealedOtpCode = Field(
+        description="The one-time code sealed for notify (shared.otp_seal), bound to payment_id, "
+        "customer_id, phone, expires_at and amount; never logged, never stored."
+    )
     expires_at: AwareDatetime = Field(description="When the code stops being accepted (5 minutes).")
     amount: PositiveTiyn = Field(description="Total to be debited, shown in the SMS, in tiyn.")
 

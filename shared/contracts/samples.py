@@ -71,6 +71,12 @@ def _build() -> list[Contract]:
             tariff_profile=TariffProfile.HOMEBANK,
             email="aigerim@example.kz",
         ),
+        customers.CustomerPhoneChanged(
+            customer_id=CUSTOMER_ID,
+            phone="+77017654321",
+            changed_at=T0,
+            verification_ref="branch-almaty-017:2025-03-14:0042",
+        ),
         # -- payments commands
         payments.TopUp(**common, account=AccountKind.WALLET, amount=500_000),
         payments.PayService(

@@ -56,8 +56,9 @@ from shared.devinfra import (
     stop_owned,
 )
 from shared.kafka import ensure_topics
+from shared.ops.devsecrets import SECRET_VARIABLES, write_dev_secrets
 from shared.ops.kafka_tools import compute_lag, consumer_groups
-from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings
+from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings, TrustSettings
 from shared.topics import TOPICS
 
 log = logging.getLogger("aqsha.platform")
@@ -364,6 +365,9 @@ class Platform:
     extras: list[ServiceProcess] = field(default_factory=list)
     gateways: Gateways = field(default_factory=Gateways)
     dsn: str = ""
+    #: The run's keys (signing keyring, trust registry, OTP keys) as ``AQSHA_*`` variables: the
+    #: caller's when its environment has a trust registry (tests), else fresh ones per run.
+    secrets: dict[str, str] = field(default_factory=dict)
 
     @property
     def clock_file(self) -> Path:
@@ -382,6 +386,10 @@ class Platform:
             db=DatabaseSettings(dsn=self.dsn),
             redis=RedisSettings(url=self.endpoints.redis_url, prefix=self.redis_prefix),
             clock_file=self.clock_file,
+            trust=TrustSettings(
+                keys_dir=self.secrets.get("AQSHA_TRUST_KEYS_DIR"),
+                registry_file=self.secrets.get("AQSHA_TRUST_REGISTRY_FILE"),
+            ),
             **changes,
         )
 
@@ -401,6 +409,7 @@ class Platform:
             }
         )
         env.update(self.gateways.env())
+        env.update(self.secrets)
         env.update(self.extra_env)
         return env
 
@@ -408,6 +417,11 @@ class Platform:
         """Fresh database, topics, every service's migrations, an empty clock and clean Redis keys."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.clock_file.unlink(missing_ok=True)
+        if os.environ.get("AQSHA_TRUST_REGISTRY_FILE"):
+            self.secrets = {k: v for k, v in os.environ.items() if k in SECRET_VARIABLES}
+        else:  # a fresh keyring per run, never committed (.run/ is ignored)
+            shutil.rmtree(self.run_dir / "secrets", ignore_errors=True)
+            self.secrets = write_dev_secrets(self.run_dir / "secrets")
         for old_log in self.log_dir.glob("*.log"):  # a run's logs are its own (the log audit reads them)
             old_log.unlink()
         self.dsn = await recreate_database(self.endpoints.pg_admin_dsn, self.database)

@@ -25,6 +25,7 @@ from shared.kafka import DLQ_ERROR, DLQ_REASON, DLQ_TOPIC, broker_factory, dead_
 from shared.settings import Settings
 from shared.topics import dlq_name, resolve
 from tests.support.kafka import create_topics, read_records, spec
+from tests.support.trust import publish, registry, signed
 
 pytestmark = pytest.mark.integration
 TOPIC = "aqsha.customers.events"
@@ -51,7 +52,7 @@ def _customer(name: str, customer: Any = None) -> Envelope[CustomerRegistered]:
     payload = CustomerRegistered(
         customer_id=customer or uuid4(), phone="+77012345678", iin="900101300123", full_name=name
     )
-    return new_envelope(payload, producer="test", occurred_at=datetime.now(UTC))
+    return new_envelope(payload, producer="onboarding", occurred_at=datetime.now(UTC))
 
 
 def _group(settings: Settings, name: str) -> str:
@@ -108,13 +109,18 @@ async def test_every_message_redelivered_twice_has_its_effect_once(
         await inbox.once(pool, env, effect)
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group=_group(settings, "test-inbox"), handler=handle, settings=settings.kafka)
+    subscribe(
+        broker,
+        TOPIC,
+        group=_group(settings, "test-inbox"),
+        handler=handle,
+        settings=settings.kafka,
+        trust=registry(),
+    )
     async with running(broker):
         for _ in range(3):  # the original and two redeliveries
             for env in envelopes:
-                await broker.publish(
-                    encode(env), topic=resolve(TOPIC, settings.kafka.topic_suffix), key=env.key.encode()
-                )
+                await publish(broker, env, resolve(TOPIC, settings.kafka.topic_suffix))
 
         async def all_committed() -> bool:
             committed, ends = await _committed_and_end(settings, _group(settings, "test-inbox"))
@@ -149,7 +155,14 @@ async def test_malformed_and_failing_messages_go_to_the_dead_letter_topic(
         processed.append(env.payload.full_name)
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group=_group(settings, "test-dlq"), handler=handle, settings=settings.kafka)
+    subscribe(
+        broker,
+        TOPIC,
+        group=_group(settings, "test-dlq"),
+        handler=handle,
+        settings=settings.kafka,
+        trust=registry(),
+    )
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         for value in (
@@ -159,7 +172,10 @@ async def test_malformed_and_failing_messages_go_to_the_dead_letter_topic(
             encode(poison),
             encode(good2),
         ):
-            await broker.publish(value, topic=topic, key=key, headers={"x-origin": "test"})
+            # The onboarding system signs what it writes, garbage included: what is refused here is
+            # the content, not the sender (test_trust.py covers senders).
+            headers = {"x-origin": "test", **signed(topic, key, value, "onboarding")}
+            await broker.publish(value, topic=topic, key=key, headers=headers)
 
         async def drained() -> bool:
             return processed == ["first", "second"]
@@ -207,11 +223,11 @@ async def test_nothing_is_committed_past_a_message_that_could_not_be_dead_letter
         await dead_letter(broker, msg, reason=reason, error=error, group=group, attempts=attempts)
 
     subscribe(broker, TOPIC, group=_group(settings, "test-rewind"), handler=handle, settings=settings.kafka,
-              dead_letterer=flaky_dead_letter)  # fmt: skip
+              trust=registry(), dead_letterer=flaky_dead_letter)  # fmt: skip
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
-        meta = await broker.publish(encode(poison), topic=topic, key=poison.key.encode())
-        await broker.publish(encode(after), topic=topic, key=after.key.encode())
+        meta = await publish(broker, poison, topic)
+        await publish(broker, after, topic)
         await _until(lambda: _true_if(dlq_attempts >= 3))  # rewound and retried several times
         committed, _ = await _committed_and_end(settings, _group(settings, "test-rewind"))
         assert (committed[meta.partition] or 0) <= meta.offset, "offset committed past an unhandled message"
@@ -245,11 +261,18 @@ async def test_one_key_is_handled_in_order_and_keys_run_side_by_side(
         seen.setdefault(who, []).append(int(n))
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group=_group(settings, "test-order"), handler=handle, settings=settings.kafka)
+    subscribe(
+        broker,
+        TOPIC,
+        group=_group(settings, "test-order"),
+        handler=handle,
+        settings=settings.kafka,
+        trust=registry(),
+    )
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         for env in envelopes:
-            await broker.publish(encode(env), topic=topic, key=env.key.encode())
+            await publish(broker, env, topic)
 
         async def all_committed() -> bool:
             committed, ends = await _committed_and_end(settings, _group(settings, "test-order"))
@@ -279,11 +302,18 @@ async def test_an_unreachable_database_is_waited_out_and_never_dead_letters(
         processed.append(env.payload.full_name)
 
     broker = broker_factory(settings.kafka)
-    subscribe(broker, TOPIC, group=_group(settings, "test-outage"), handler=handle, settings=settings.kafka)
+    subscribe(
+        broker,
+        TOPIC,
+        group=_group(settings, "test-outage"),
+        handler=handle,
+        settings=settings.kafka,
+        trust=registry(),
+    )
     topic = resolve(TOPIC, settings.kafka.topic_suffix)
     async with running(broker):
         for env in (first, second):
-            await broker.publish(encode(env), topic=topic, key=str(customer).encode())
+            await publish(broker, env, topic)
 
         async def both() -> bool:
             return processed == ["first", "second"]
