@@ -114,7 +114,10 @@ async def migrate(conn: Conn, schema: str, migrations: Sequence[Migration]) -> l
     async with conn.transaction():
         # Serialises concurrent starters; released automatically at commit or rollback.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"aqsha.migrate.{schema}")
-        await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        # Only when missing: CREATE SCHEMA needs CREATE on the database even with IF NOT EXISTS, which
+        # a service's own role does not have (deploy/postgres/roles.sql creates its schema for it).
+        if not await conn.fetchval("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)", schema):
+            await conn.execute(f'CREATE SCHEMA "{schema}"')
         await conn.execute(f'SET LOCAL search_path TO "{schema}"')
         await conn.execute(
             """CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -3,16 +3,18 @@
 Core Kubernetes kinds are validated with ``kubernetes_validate`` (bundled JSON schemas, strict: an
 unknown or misspelt field fails) against a pinned Kubernetes version. ``kubernetes_validate`` has no
 schema for custom resources and raises ``SchemaNotFoundError`` for them (its CLI only *warns*, which
-would let a broken ScaledObject through), so KEDA ``ScaledObject``, Strimzi ``KafkaTopic`` and the
-``Kustomization`` are validated against the small schemas below, written from the fields the CRDs
-document. Every check is a function returning its problems, and each has a negative test showing it
-rejects a broken input.
+would let a broken ScaledObject through), so KEDA ``ScaledObject`` and ``TriggerAuthentication``,
+Strimzi ``KafkaTopic`` and ``KafkaUser`` (``kafka.strimzi.io/v1``, Strimzi 1.x: ``v1beta2`` is no
+longer served) and the ``Kustomization`` are validated against the small schemas below, written from
+the fields the CRDs define. Every check is a function returning its problems, and each has a negative
+test showing it rejects a broken input.
 """
 
 from __future__ import annotations
 
 import copy
 import importlib
+import json
 import re
 import tomllib
 from collections.abc import Callable
@@ -31,8 +33,19 @@ from services.notify import handlers as notify_handlers
 from services.notify.settings import NotifySettings
 from services.payments import handlers as payments_handlers
 from services.payments.settings import PaymentsSettings
-from shared.ops import strimzi
-from shared.topics import PAYMENTS_EVENTS, TopicSpec, all_topics, topic_by_name
+from shared.ops import kafka_acls, kafka_tools, strimzi
+from shared.topic_config import topic_config
+from shared.topics import (
+    EXTERNAL_PRINCIPALS,
+    PAYMENTS_EVENTS,
+    PRINCIPALS,
+    SERVICE_PRINCIPALS,
+    TOPICS,
+    TopicSpec,
+    all_topics,
+    dlq_name,
+    topic_by_name,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -43,6 +56,8 @@ K8S = DEPLOY / "k8s"
 K8S_VERSION = "1.33.0"
 SERVICES = ("payments", "bonus", "billing", "notify")
 HTTP_PORT = 8080
+#: The Strimzi cluster's TLS listener with SCRAM-SHA-512 authentication (docs/deploy.md).
+KAFKA_TLS_PORT = 9093
 
 #: What each service's consumer group really subscribes to, from the services' own code.
 SUBSCRIPTIONS: dict[str, tuple[str, set[str]]] = {
@@ -147,25 +162,26 @@ SCALED_OBJECT_SCHEMA: dict[str, Any] = {
     },
 }
 
+_STRIMZI_METADATA: dict[str, Any] = {
+    "allOf": [
+        _METADATA,
+        # The Topic and User Operators only reconcile resources labelled with their Kafka cluster.
+        {"required": ["labels"], "properties": {"labels": {"required": ["strimzi.io/cluster"]}}},
+    ]
+}
+
+# From Strimzi 1.x's CRD (packaging/install/cluster-operator/043-Crd-kafkatopic.yaml, version v1).
 KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["apiVersion", "kind", "metadata", "spec"],
     "additionalProperties": False,
     "properties": {
-        "apiVersion": {"const": "kafka.strimzi.io/v1beta2"},
+        "apiVersion": {"const": "kafka.strimzi.io/v1"},
         "kind": {"const": "KafkaTopic"},
-        "metadata": {
-            "allOf": [
-                _METADATA,
-                # The topic operator only reconciles topics labelled with their Kafka cluster.
-                {
-                    "required": ["labels"],
-                    "properties": {"labels": {"required": ["strimzi.io/cluster"]}},
-                },
-            ]
-        },
+        "metadata": _STRIMZI_METADATA,
         "spec": {
             "type": "object",
+            # The CRD makes both optional (cluster defaults); we always state them.
             "required": ["partitions", "replicas"],
             "additionalProperties": False,
             "properties": {
@@ -176,6 +192,151 @@ KAFKA_TOPIC_SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "additionalProperties": {"type": ["string", "integer", "boolean"]},
                 },
+            },
+        },
+    },
+}
+
+# From Strimzi 1.x's CRD (packaging/install/cluster-operator/044-Crd-kafkauser.yaml, version v1). In
+# v1 an ACL rule has only ``operations`` (v1beta2's singular ``operation`` is gone) and the only
+# authorization type is ``simple``.
+_ACL_RULE: dict[str, Any] = {
+    "type": "object",
+    "required": ["resource", "operations"],
+    "additionalProperties": False,
+    "properties": {
+        "type": {"enum": ["allow", "deny"]},
+        "resource": {
+            "type": "object",
+            "required": ["type"],
+            "additionalProperties": False,
+            "properties": {
+                "name": {"type": "string"},
+                "patternType": {"enum": ["literal", "prefix"]},
+                "type": {"enum": ["topic", "group", "cluster", "transactionalId"]},
+            },
+        },
+        "host": {"type": "string"},
+        "operations": {
+            "type": "array",
+            "items": {
+                "enum": [
+                    "Read",
+                    "Write",
+                    "Create",
+                    "Delete",
+                    "Alter",
+                    "Describe",
+                    "ClusterAction",
+                    "AlterConfigs",
+                    "DescribeConfigs",
+                    "IdempotentWrite",
+                    "All",
+                ]
+            },
+        },
+    },
+}
+_SECRET_KEY_REF: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"key": {"type": "string"}, "name": {"type": "string"}, "optional": {"type": "boolean"}},
+}
+KAFKA_USER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "kafka.strimzi.io/v1"},
+        "kind": {"const": "KafkaUser"},
+        "metadata": _STRIMZI_METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": {
+                "authentication": {
+                    "type": "object",
+                    "required": ["type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["tls", "tls-external", "scram-sha-512"]},
+                        "password": {
+                            "type": "object",
+                            "required": ["valueFrom"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "valueFrom": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "properties": {"secretKeyRef": _SECRET_KEY_REF},
+                                }
+                            },
+                        },
+                        "validityDays": {"type": "integer", "minimum": 1},
+                        "renewalDays": {"type": "integer", "minimum": 1},
+                    },
+                },
+                "authorization": {
+                    "type": "object",
+                    "required": ["acls", "type"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "type": {"enum": ["simple"]},
+                        "acls": {"type": "array", "items": _ACL_RULE},
+                    },
+                },
+                "quotas": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "producerByteRate": {"type": "integer", "minimum": 0},
+                        "consumerByteRate": {"type": "integer", "minimum": 0},
+                        "requestPercentage": {"type": "integer", "minimum": 0},
+                        "controllerMutationRate": {"type": "number", "minimum": 0},
+                    },
+                },
+                "template": {"type": "object"},
+            },
+        },
+    },
+}
+
+# KEDA's TriggerAuthentication (keda.sh/v1alpha1), the providers used here: Secrets and ConfigMaps.
+_TARGET_REFS: dict[str, Any] = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["parameter", "name", "key"],
+        "additionalProperties": False,
+        "properties": {
+            "parameter": {"type": "string", "minLength": 1},
+            "name": {"type": "string", "minLength": 1},
+            "key": {"type": "string", "minLength": 1},
+        },
+    },
+}
+TRIGGER_AUTHENTICATION_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "keda.sh/v1alpha1"},
+        "kind": {"const": "TriggerAuthentication"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "additionalProperties": False,
+            "minProperties": 1,
+            "properties": {
+                "secretTargetRef": _TARGET_REFS,
+                "configMapTargetRef": _TARGET_REFS,
+                "env": {"type": "array"},
+                "podIdentity": {"type": "object"},
+                "hashiCorpVault": {"type": "object"},
+                "azureKeyVault": {"type": "object"},
+                "awsSecretManager": {"type": "object"},
+                "gcpSecretManager": {"type": "object"},
+                "boundServiceAccountToken": {"type": "array"},
             },
         },
     },
@@ -208,7 +369,9 @@ KUSTOMIZATION_SCHEMA: dict[str, Any] = {
 
 CUSTOM_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT_SCHEMA,
-    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
+    ("keda.sh/v1alpha1", "TriggerAuthentication"): TRIGGER_AUTHENTICATION_SCHEMA,
+    ("kafka.strimzi.io/v1", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
+    ("kafka.strimzi.io/v1", "KafkaUser"): KAFKA_USER_SCHEMA,
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): KUSTOMIZATION_SCHEMA,
 }
 
@@ -230,7 +393,12 @@ def validate_manifest(doc: dict[str, Any]) -> None:
 
 def load_docs(path: Path) -> list[dict[str, Any]]:
     """Every non-empty YAML document of ``path``."""
-    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    return load_docs_text(path.read_text())
+
+
+def load_docs_text(text: str) -> list[dict[str, Any]]:
+    """Every non-empty YAML document of ``text``."""
+    return [doc for doc in yaml.safe_load_all(text) if doc]
 
 
 MANIFEST_FILES = sorted(K8S.glob("*.yaml"))
@@ -277,7 +445,11 @@ def test_manifests_exist() -> None:
         "namespace.yaml",
         "configmap.yaml",
         "secret.example.yaml",
+        "trust.example.yaml",
         "topics.yaml",
+        "users.yaml",
+        "networkpolicy.yaml",
+        "keda-auth.yaml",
         "kustomization.yaml",
     }
     assert expected | {f"{s}.yaml" for s in SERVICES} <= names
@@ -322,6 +494,25 @@ def _set(path: str, value: object) -> Callable[[dict[str, Any]], None]:
     def mutate(doc: dict[str, Any]) -> None:
         node, key = _parent(doc, path)
         node[key] = value
+
+    return mutate
+
+
+def _append(path: str, value: object) -> Callable[[dict[str, Any]], None]:
+    """A mutation appending ``value`` to the list at the dotted ``path``."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        node, key = _parent(doc, path)
+        node[key].append(value)
+
+    return mutate
+
+
+def _label(key: str, value: str) -> Callable[[dict[str, Any]], None]:
+    """A mutation setting label ``key`` (label keys hold dots, so not a dotted path)."""
+
+    def mutate(doc: dict[str, Any]) -> None:
+        doc["metadata"]["labels"][key] = value
 
     return mutate
 
@@ -379,6 +570,83 @@ def test_validator_rejects_broken_kafka_topic(mutate: Callable[[dict[str, Any]],
         validate_manifest(doc)
 
 
+BROKEN_NAMED: list[tuple[str, str, str, Callable[[dict[str, Any]], None]]] = [
+    # (kind, name, why, mutation of that committed manifest)
+    (
+        "KafkaUser",
+        "aqsha-payments",
+        "unknown operation",
+        _set("spec.authorization.acls.0.operations", ["Produce"]),
+    ),
+    (
+        "KafkaUser",
+        "aqsha-payments",
+        "v1beta2 singular operation",
+        _set("spec.authorization.acls.0.operation", "Write"),
+    ),
+    (
+        "KafkaUser",
+        "aqsha-payments",
+        "plural resource type",
+        _set("spec.authorization.acls.0.resource.type", "topics"),
+    ),
+    (
+        "KafkaUser",
+        "aqsha-payments",
+        "regex pattern",
+        _set("spec.authorization.acls.0.resource.patternType", "regex"),
+    ),
+    ("KafkaUser", "aqsha-payments", "acl without operations", _drop("spec.authorization.acls.0.operations")),
+    ("KafkaUser", "aqsha-payments", "acl without resource", _drop("spec.authorization.acls.0.resource")),
+    (
+        "KafkaUser",
+        "aqsha-payments",
+        "scram-sha-256 (not in Strimzi)",
+        _set("spec.authentication.type", "scram-sha-256"),
+    ),
+    ("KafkaUser", "aqsha-payments", "authentication without type", _drop("spec.authentication.type")),
+    ("KafkaUser", "aqsha-payments", "authorization type opa", _set("spec.authorization.type", "opa")),
+    ("KafkaUser", "aqsha-payments", "authorization without acls", _drop("spec.authorization.acls")),
+    ("KafkaUser", "aqsha-payments", "no cluster label", _set("metadata.labels", {})),
+    ("KafkaUser", "aqsha-payments", "misspelt spec field", _set("spec.authorisation", {})),
+    ("KafkaUser", "aqsha-payments", "allow as a boolean", _set("spec.authorization.acls.0.type", True)),
+    ("TriggerAuthentication", "aqsha-kafka-lag", "ref without key", _drop("spec.secretTargetRef.0.key")),
+    ("TriggerAuthentication", "aqsha-kafka-lag", "misspelt provider", _set("spec.secretTargetRefs", [])),
+    ("TriggerAuthentication", "aqsha-kafka-lag", "empty spec", _set("spec", {})),
+    ("NetworkPolicy", "aqsha-default-deny", "misspelt field (strict)", _set("spec.podSelectr", {})),
+    (
+        "NetworkPolicy",
+        "aqsha-allow-metrics",
+        "from as a mapping",
+        _set("spec.ingress.0.from", {"podSelector": {}}),
+    ),
+    ("NetworkPolicy", "aqsha-allow-egress", "no pod selector", _drop("spec.podSelector")),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "name", "why", "mutate"), BROKEN_NAMED, ids=[f"{k}:{w}" for k, _, w, _ in BROKEN_NAMED]
+)
+def test_validator_rejects_broken_named_manifests(
+    kind: str, name: str, why: str, mutate: Callable[[dict[str, Any]], None]
+) -> None:
+    doc = copy.deepcopy(one(kind, name))
+    validate_manifest(doc)  # the original is valid ...
+    mutate(doc)
+    with pytest.raises(jsonschema.ValidationError):  # ... the broken copy is not
+        validate_manifest(doc)
+
+
+@pytest.mark.parametrize("kind", ["KafkaTopic", "KafkaUser"])
+def test_strimzi_v1beta2_no_longer_validates(kind: str) -> None:
+    # Strimzi 1.x serves kafka.strimzi.io/v1 only: an old manifest has no schema here, as in the cluster.
+    doc = copy.deepcopy(find(kind)[0])
+    assert doc["apiVersion"] == "kafka.strimzi.io/v1"
+    doc["apiVersion"] = "kafka.strimzi.io/v1beta2"
+    with pytest.raises(kubernetes_validate.SchemaNotFoundError):
+        validate_manifest(doc)
+
+
 # --------------------------------------------------------------------------------------------------
 # Kubernetes: policy (what the schemas cannot say)
 # --------------------------------------------------------------------------------------------------
@@ -431,6 +699,64 @@ def deployment_problems(doc: dict[str, Any], name: str) -> list[str]:
     mounts = {m["mountPath"] for m in c.get("volumeMounts", [])}
     if "/tmp" not in mounts:
         problems.append("no writable /tmp although the root filesystem is read-only")
+    return problems + credential_problems(pod, c, name)
+
+
+def _secret_ref(env: dict[str, dict[str, Any]], variable: str) -> dict[str, Any]:
+    ref: dict[str, Any] = env.get(variable, {}).get("valueFrom", {}).get("secretKeyRef", {})
+    return ref
+
+
+def credential_problems(pod: dict[str, Any], c: dict[str, Any], name: str) -> list[str]:
+    """Least privilege of one service's pod: its own Kafka user, database role and signing key only."""
+    problems: list[str] = []
+    env = {e["name"]: e for e in c.get("env", [])}
+    config = one("ConfigMap", "aqsha-config")["data"]
+    user = kafka_acls.kafka_user(name)
+    if env.get("AQSHA_KAFKA_SASL_USERNAME", {}).get("value") != user:
+        problems.append(f"does not log in to Kafka as {user}")
+    if _secret_ref(env, "AQSHA_KAFKA_SASL_PASSWORD") != {"name": user, "key": "password"}:
+        problems.append(f"the Kafka password is not the User Operator's Secret {user}")
+    if not find("KafkaUser", user):
+        problems.append(f"no KafkaUser {user} in deploy/k8s")
+    db_secret = f"aqsha-{name}-db"
+    if _secret_ref(env, "AQSHA_PG_DSN") != {"name": db_secret, "key": "AQSHA_PG_DSN"}:
+        problems.append(f"AQSHA_PG_DSN does not come from its own Secret {db_secret}")
+    mounts = {m["mountPath"]: m for m in c.get("volumeMounts", [])}
+    volumes = {v["name"]: v for v in pod.get("volumes", [])}
+
+    def volume_at(path: str) -> dict[str, Any]:
+        mount = mounts.get(str(Path(path).parent))
+        if mount is None:
+            problems.append(f"nothing is mounted at {Path(path).parent} for {path}")
+            return {}
+        if mount.get("readOnly") is not True:
+            problems.append(f"{mount['mountPath']} is not mounted read-only")
+        volume: dict[str, Any] = volumes.get(mount["name"], {})
+        return volume
+
+    signing = volume_at(f"{config['AQSHA_TRUST_KEYS_DIR']}/{name}.pem").get("secret", {})
+    if signing.get("secretName") != f"aqsha-{name}-signing" or signing.get("items") != [
+        {"key": f"{name}.pem", "path": f"{name}.pem"}
+    ]:
+        problems.append(f"does not mount exactly its own signing key aqsha-{name}-signing/{name}.pem")
+    registry_file = Path(config["AQSHA_TRUST_REGISTRY_FILE"])
+    registry = volume_at(str(registry_file)).get("configMap", {})
+    if registry.get("name") != "aqsha-trust-registry" or registry_file.name not in {
+        i["key"] for i in registry.get("items", [])
+    }:
+        problems.append("does not mount the trust registry ConfigMap aqsha-trust-registry")
+    ca_file = Path(config["AQSHA_KAFKA_SSL_CAFILE"])
+    ca = volume_at(str(ca_file)).get("secret", {})
+    if ca.get("secretName") != f"{strimzi.CLUSTER}-cluster-ca-cert" or ca_file.name not in {
+        i["key"] for i in ca.get("items", [])
+    }:
+        problems.append("does not mount the Kafka cluster CA")
+    allowed = {f"aqsha-{name}-signing", f"{strimzi.CLUSTER}-cluster-ca-cert"}
+    for volume in volumes.values():
+        secret_name = volume.get("secret", {}).get("secretName")
+        if secret_name is not None and secret_name not in allowed:
+            problems.append(f"mounts the Secret {secret_name}, which is not its own")
     return problems
 
 
@@ -461,6 +787,33 @@ def test_deployment_policy(name: str) -> None:
         ("other service", _set("spec.template.spec.containers.0.command.2", "services.bonus.app:create_app")),
         ("missing config map", _set("spec.template.spec.containers.0.envFrom.0.configMapRef.name", "nope")),
         ("fixed replicas", _set("spec.replicas", 3)),
+        ("another Kafka user", _set("spec.template.spec.containers.0.env.0.value", "aqsha-bonus")),
+        (
+            "another user's password",
+            _set("spec.template.spec.containers.0.env.1.valueFrom.secretKeyRef.name", "aqsha-operators"),
+        ),
+        (
+            "a shared DSN",
+            _set("spec.template.spec.containers.0.env.2.valueFrom.secretKeyRef.name", "aqsha-secrets"),
+        ),
+        ("no Kafka password", _drop("spec.template.spec.containers.0.env.1")),
+        (
+            "another signing key",
+            _set("spec.template.spec.volumes.1.secret.secretName", "aqsha-bonus-signing"),
+        ),
+        (
+            "every key of the Secret",
+            _drop("spec.template.spec.volumes.1.secret.items"),
+        ),
+        ("no trust registry", _drop("spec.template.spec.containers.0.volumeMounts.2")),
+        ("writable keys", _set("spec.template.spec.containers.0.volumeMounts.1.readOnly", False)),
+        (
+            "an extra Secret",
+            _append(
+                "spec.template.spec.volumes",
+                {"name": "more", "secret": {"secretName": "aqsha-bonus-signing"}},
+            ),
+        ),
     ],
 )
 def test_deployment_policy_rejects(why: str, mutate: Callable[[dict[str, Any]], None]) -> None:
@@ -477,22 +830,69 @@ def test_configmap_carries_the_shared_settings() -> None:
     assert data["AQSHA_KAFKA_ACKS"] == "all"
     assert {"AQSHA_KAFKA_BOOTSTRAP", "AQSHA_REDIS_URL"} <= data.keys()
     assert "AQSHA_PG_DSN" not in data, "the DSN holds a password: it belongs in the Secret"
+    # Kafka: SCRAM over TLS to the Strimzi cluster, with its CA; replication as the KafkaTopics say.
+    assert data["AQSHA_KAFKA_SECURITY_PROTOCOL"] == "SASL_SSL"
+    assert data["AQSHA_KAFKA_SASL_MECHANISM"] == "SCRAM-SHA-512"
+    assert data["AQSHA_KAFKA_BOOTSTRAP"] == f"{strimzi.CLUSTER}-kafka-bootstrap.aqsha.svc:{KAFKA_TLS_PORT}"
+    assert "AQSHA_KAFKA_SASL_USERNAME" not in data, "each service logs in as its own user"
+    assert int(data["AQSHA_KAFKA_REPLICATION_FACTOR"]) == strimzi.REPLICAS
+    assert int(data["AQSHA_KAFKA_MIN_INSYNC_REPLICAS"]) == strimzi.MIN_INSYNC_REPLICAS
+    assert data["AQSHA_TRUST_KEYS_DIR"] == "/etc/aqsha/keys"
+    assert data["AQSHA_TRUST_REGISTRY_FILE"] == "/etc/aqsha/trust/registry.json"
+
+
+def _placeholders_only(doc: dict[str, Any]) -> None:
+    what = f"{doc['kind']}/{doc['metadata']['name']}"
+    assert "data" not in doc or doc["kind"] == "ConfigMap", f"{what}: base64 data could hide a real value"
+    for key, value in (doc.get("stringData") or doc.get("data") or {}).items():
+        assert "CHANGE_ME" in value, f"{what}: {key} is not a placeholder"
+        assert "PRIVATE KEY" not in value, f"{what}: {key} holds a key"
 
 
 def test_secret_example_holds_placeholders_only() -> None:
-    secret = one("Secret", "aqsha-secrets")
+    secret = one("Secret", "aqsha-otp")
     assert "data" not in secret, "base64 data could hide a real value; use stringData placeholders"
     values = secret["stringData"]
-    assert {"AQSHA_PG_DSN", "AQSHA_OTP_HASH_KEY"} <= values.keys()
-    for key, value in values.items():
-        assert "CHANGE_ME" in value, f"{key} is not a placeholder"
+    assert set(values) == {"AQSHA_OTP_HASH_KEY", "AQSHA_OTP_TRANSPORT_KEY"}
+    assert "AQSHA_PG_DSN" not in values, "no DSN shared by every service: each has its own role"
+    for _, doc in [(f, d) for f, d in ALL_DOCS if f.endswith(".example.yaml")]:
+        _placeholders_only(doc)
+    for name in SERVICES:
+        dsn = one("Secret", f"aqsha-{name}-db")["stringData"]["AQSHA_PG_DSN"]
+        assert dsn.startswith(f"postgresql://aqsha_{name}:"), (
+            f"{name}: not the role of deploy/postgres/roles.sql"
+        )
+        signing = one("Secret", f"aqsha-{name}-signing")
+        assert set(signing["stringData"]) == {f"{name}.pem"}, f"{name}: exactly its own key"
+    registry = one("ConfigMap", "aqsha-trust-registry")["data"]["registry.json"]
+    assert set(json.loads(registry)) == {"keys"}, "the shape shared.trust.TrustRegistry.load reads"
+
+
+def test_only_payments_and_notify_mount_the_otp_keys() -> None:
+    # Least privilege: the code-hash key is payments' alone; the transport key is shared by the two
+    # ends of aqsha.payments.otp and nobody else.
+    for name in SERVICES:
+        container = one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        refs = {
+            e["name"]
+            for e in container.get("env", [])
+            if e.get("valueFrom", {}).get("secretKeyRef", {}).get("name") == "aqsha-otp"
+        }
+        assert not [f for f in container.get("envFrom", []) if "secretRef" in f], f"{name}: a whole Secret"
+        want = {
+            "payments": {"AQSHA_OTP_HASH_KEY", "AQSHA_OTP_TRANSPORT_KEY"},
+            "notify": {"AQSHA_OTP_TRANSPORT_KEY"},
+        }.get(name, set())
+        assert refs == want, name
 
 
 def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
     kustomization = load_docs(K8S / "kustomization.yaml")[0]
     resources = kustomization["resources"]
     assert all((K8S / r).is_file() for r in resources)
-    expected = {p.name for p in MANIFEST_FILES} - {"kustomization.yaml", "secret.example.yaml"}
+    expected = {p.name for p in MANIFEST_FILES if not p.name.endswith(".example.yaml")} - {
+        "kustomization.yaml"
+    }
     assert set(resources) == expected
     namespaced = [d for _, d in ALL_DOCS if d["kind"] not in ("Namespace", "Kustomization")]
     assert all(d["metadata"]["namespace"] == kustomization["namespace"] == "aqsha" for d in namespaced)
@@ -503,6 +903,10 @@ def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
 # --------------------------------------------------------------------------------------------------
 # KEDA: consumer groups, topics and the partition cap
 # --------------------------------------------------------------------------------------------------
+
+
+#: The TriggerAuthentication every kafka trigger uses (keda-auth.yaml).
+LAG_AUTH = "aqsha-kafka-lag"
 
 
 def scaled_object_problems(doc: dict[str, Any], name: str) -> list[str]:
@@ -529,6 +933,8 @@ def scaled_object_problems(doc: dict[str, Any], name: str) -> list[str]:
             problems.append("bootstrapServers differs from AQSHA_KAFKA_BOOTSTRAP")
         if meta.get("allowIdleConsumers", "false") != "false":
             problems.append("allowIdleConsumers lets replicas exceed the partitions")
+        if (trigger.get("authenticationRef") or {}).get("name") != LAG_AUTH:
+            problems.append(f"trigger {trigger.get('name')} does not authenticate with {LAG_AUTH}")
         triggered.add(meta.get("topic", ""))
     if triggered != topics:
         problems.append(f"triggers on {sorted(triggered)}, but the group consumes {sorted(topics)}")
@@ -561,6 +967,8 @@ def test_scaled_object(name: str) -> None:
         ("missing topic", _drop("spec.triggers.1")),
         ("idle consumers", _set("spec.triggers.0.metadata.allowIdleConsumers", "true")),
         ("other target", _set("spec.scaleTargetRef.name", "bonus")),
+        ("anonymous lag reads", _drop("spec.triggers.0.authenticationRef")),
+        ("other credentials", _set("spec.triggers.1.authenticationRef.name", "aqsha-operators")),
     ],
 )
 def test_scaled_object_policy_rejects(why: str, mutate: Callable[[dict[str, Any]], None]) -> None:
@@ -588,7 +996,25 @@ def test_topics_yaml_matches_registry() -> None:
         assert topic["spec"]["config"]["retention.ms"] == spec.retention_ms
         assert topic["spec"]["config"]["cleanup.policy"] == "delete"
         assert topic["spec"]["replicas"] >= topic["spec"]["config"]["min.insync.replicas"] + 1
+        assert topic["spec"]["config"].get("segment.ms") == spec.segment_ms
+        # the same config `aqsha topics apply` (shared.kafka.ensure_topics) sets
+        rf, min_isr = topic["spec"]["replicas"], topic["spec"]["config"]["min.insync.replicas"]
+        assert topic["spec"]["config"] == topic_config(
+            spec, replication_factor=rf, min_insync_replicas=min_isr
+        )
+    assert by_name["aqsha.payments.otp"]["spec"]["config"]["segment.ms"] == 10 * 60_000
     assert len(docs) == 2 * len([s for s in all_topics() if not s.is_dlq])
+
+
+def test_topic_generator_options() -> None:
+    small = load_docs_text(strimzi.render(replicas=1, min_insync_replicas=1))
+    assert {d["spec"]["replicas"] for d in small} == {1}
+    assert {d["spec"]["config"]["min.insync.replicas"] for d in small} == {1}
+    with pytest.raises(ValueError, match=r"min\.insync\.replicas"):
+        strimzi.render(replicas=1, min_insync_replicas=2)  # every acks=all write would fail
+    with pytest.raises(SystemExit):
+        strimzi.main(["--check", "--replicas", "2", "--min-insync-replicas", "3"])
+    assert strimzi.main(["--check", "--replicas", "1"]) == 1  # min.insync.replicas 1 then; not committed
 
 
 def test_topics_check_fails_on_drift(
@@ -601,6 +1027,361 @@ def test_topics_check_fails_on_drift(
     assert strimzi.render() != strimzi.OUTPUT.read_text()
     assert strimzi.main(["--check"]) == 1
     assert "stale" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------
+# Strimzi users: least privilege, generated from the registry
+# --------------------------------------------------------------------------------------------------
+
+WRITE = {"Describe", "Write"}
+READ = {"Describe", "Read"}
+Rights = dict[tuple[str, str], set[str]]
+
+
+def expected_rights(principal: str | None) -> Rights:
+    """What the registry (and the services' code) says a user may do; None is KEDA.
+
+    Written here from the registry, independently of shared/ops/kafka_acls.py, so the two are checked
+    against each other.
+    """
+    rights: Rights = {}
+
+    def allow(kind: str, name: str, operations: set[str]) -> None:
+        rights.setdefault((kind, name), set()).update(operations)
+
+    if principal is None:  # KEDA: lag of every service's group on the topics it consumes
+        for service in SERVICES:
+            group, topics = SUBSCRIPTIONS[service]
+            allow("group", group, {"Describe"})
+            for topic in topics:
+                allow("topic", topic, {"Describe"})
+        return rights
+    for spec in TOPICS:
+        if principal in spec.producers:
+            allow("topic", spec.name, WRITE)
+    if principal in SERVICE_PRINCIPALS:
+        group, topics = SUBSCRIPTIONS[principal]  # what the service's handlers really subscribe to
+        for topic in topics:
+            allow("topic", topic, READ)
+            allow("topic", dlq_name(topic), WRITE)
+        allow("group", group, {"Read"})
+    elif principal == "ops":
+        for spec in TOPICS:
+            allow("topic", dlq_name(spec.name), READ)
+            if spec.consumers:
+                allow("topic", spec.name, WRITE)  # aqsha dlq redrive
+        allow("group", kafka_tools.REDRIVE_GROUP, {"Read"})
+        for service in SERVICES:
+            allow("group", SUBSCRIPTIONS[service][0], {"Describe"})  # aqsha lag
+    return rights
+
+
+def user_rights(doc: dict[str, Any]) -> Rights:
+    rights: Rights = {}
+    for acl in doc["spec"]["authorization"]["acls"]:
+        resource = acl["resource"]
+        rights.setdefault((resource["type"], resource.get("name", "")), set()).update(acl["operations"])
+    return rights
+
+
+def user_problems(docs: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the KafkaUsers (empty when nothing): least privilege against the registry."""
+    problems: list[str] = []
+    topics = {spec.name for spec in all_topics(include_dlq=True)}
+    groups = {SUBSCRIPTIONS[s][0] for s in SERVICES} | {kafka_tools.REDRIVE_GROUP}
+    principals: list[str | None] = []
+    for doc in docs:
+        name = doc["metadata"]["name"]
+        principal = doc["metadata"]["labels"].get(strimzi.PRINCIPAL_LABEL)
+        principals.append(principal)
+        expected_name = kafka_acls.KEDA_USER if principal is None else kafka_acls.kafka_user(principal)
+        if name != expected_name:
+            problems.append(f"{name}: the user of {principal or 'KEDA'} is {expected_name}")
+        if doc["spec"].get("authentication", {}).get("type") != "scram-sha-512":
+            problems.append(f"{name}: not a SCRAM-SHA-512 user")
+        for acl in doc["spec"]["authorization"]["acls"]:
+            resource = acl["resource"]
+            label = f"{name}: {resource.get('type')} {resource.get('name')}"
+            if acl.get("type", "allow") != "allow":
+                problems.append(f"{label}: only allow rules (a deny can hide a broad allow)")
+            if resource.get("patternType", "literal") != "literal" or "*" in resource.get("name", "*"):
+                problems.append(f"{label}: a wildcard or prefix resource")
+            if resource.get("type") not in ("topic", "group"):
+                problems.append(f"{label}: no user gets cluster or transactional-id rights")
+            elif resource.get("name") not in (topics if resource["type"] == "topic" else groups):
+                problems.append(f"{label}: not a registry topic or a known consumer group")
+            if acl.get("host", "*") != "*" or "All" in acl["operations"]:
+                problems.append(f"{label}: `All` or a host rule")
+        expected = expected_rights(principal)
+        actual = user_rights(doc)
+        for key in sorted(set(expected) | set(actual)):
+            has, want = sorted(actual.get(key, ())), sorted(expected.get(key, ()))
+            if has != want:
+                problems.append(f"{name}: {key} allows {has}, want {want}")
+    if sorted(p for p in principals if p) != sorted(PRINCIPALS) or principals.count(None) != 1:
+        problems.append(f"users of {principals}: want one per registry principal and one for KEDA")
+    readers: dict[str, set[str]] = {}
+    for doc in docs:
+        for (kind, resource), operations in user_rights(doc).items():
+            if kind == "group" and "Read" in operations:
+                readers.setdefault(resource, set()).add(doc["metadata"]["name"])
+    for service in SERVICES:
+        group = SUBSCRIPTIONS[service][0]
+        if readers.get(group) != {kafka_acls.kafka_user(service)}:
+            problems.append(
+                f"group {group} is read by {sorted(readers.get(group, ()))}, not by {service} alone"
+            )
+    return problems
+
+
+def test_users_yaml_matches_registry() -> None:
+    assert strimzi.USERS_OUTPUT == K8S / "users.yaml"
+    assert strimzi.USERS_OUTPUT.read_text() == strimzi.render_users(), "run: python -m shared.ops.strimzi"
+    assert strimzi.COMPOSE_ACLS_OUTPUT.read_text() == kafka_acls.render_script()
+    assert strimzi.main(["--check"]) == 0
+    docs = load_docs(strimzi.USERS_OUTPUT)
+    assert docs == strimzi.user_manifests()
+    assert kafka_acls.REDRIVE_GROUP == kafka_tools.REDRIVE_GROUP
+    for service in SERVICES:
+        assert kafka_acls.consumer_group(service) == SUBSCRIPTIONS[service][0]
+
+
+def test_users_are_least_privilege() -> None:
+    assert user_problems(find("KafkaUser")) == []
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_user_writes_exactly_its_registry_topics(service: str) -> None:
+    rights = user_rights(one("KafkaUser", kafka_acls.kafka_user(service)))
+    writes = {name for (kind, name), ops in rights.items() if kind == "topic" and "Write" in ops}
+    produced = {spec.name for spec in TOPICS if service in spec.producers}
+    dead_letters = {dlq_name(spec.name) for spec in TOPICS if service in spec.consumers}
+    assert writes == produced | dead_letters
+    reads = {name for (kind, name), ops in rights.items() if kind == "topic" and "Read" in ops}
+    assert reads == SUBSCRIPTIONS[service][1] == {spec.name for spec in TOPICS if service in spec.consumers}
+
+
+@pytest.mark.parametrize("principal", [p for p in EXTERNAL_PRINCIPALS if p != "ops"])
+def test_each_external_user_writes_exactly_its_topics(principal: str) -> None:
+    rights = user_rights(one("KafkaUser", kafka_acls.kafka_user(principal)))
+    assert rights == {("topic", spec.name): WRITE for spec in TOPICS if principal in spec.producers}
+
+
+def test_operators_run_the_business_day_redrive_and_read_lag_only() -> None:
+    rights = user_rights(one("KafkaUser", kafka_acls.OPERATORS_USER))
+    assert rights[("topic", "aqsha.billing.commands")] == WRITE
+    dlqs = {spec.name for spec in all_topics(include_dlq=True) if spec.is_dlq}
+    assert {name for (kind, name), ops in rights.items() if kind == "topic" and "Read" in ops} == dlqs
+    originals = {name for (kind, name), ops in rights.items() if kind == "topic" and "Write" in ops}
+    assert originals == {spec.name for spec in TOPICS if spec.consumers}, (
+        "redrive: where dead letters come from"
+    )
+    groups = {name: ops for (kind, name), ops in rights.items() if kind == "group"}
+    assert groups.pop(kafka_tools.REDRIVE_GROUP) == {"Read"}
+    assert groups == {SUBSCRIPTIONS[s][0]: {"Describe"} for s in SERVICES}, "lag: describe, never read"
+
+
+def test_no_user_has_a_wildcard_resource() -> None:
+    for doc in find("KafkaUser"):
+        for acl in doc["spec"]["authorization"]["acls"]:
+            assert acl["resource"]["patternType"] == "literal"
+            assert "*" not in acl["resource"]["name"]
+            assert "host" not in acl or acl["host"] == "*"
+
+
+def _acl(kind: str, name: str, *operations: str, pattern: str = "literal") -> dict[str, Any]:
+    return {
+        "type": "allow",
+        "resource": {"type": kind, "name": name, "patternType": pattern},
+        "operations": list(operations),
+    }
+
+
+@pytest.mark.parametrize(
+    ("why", "user", "mutate"),
+    [
+        ("wildcard topic", "aqsha-bonus", _append("spec.authorization.acls", _acl("topic", "*", "Read"))),
+        (
+            "prefix topic",
+            "aqsha-bonus",
+            _append("spec.authorization.acls", _acl("topic", "aqsha.", "Read", pattern="prefix")),
+        ),
+        (
+            "writes another's topic",
+            "aqsha-payments",
+            _append("spec.authorization.acls", _acl("topic", "aqsha.bonus.events", "Write")),
+        ),
+        (
+            "reads another's group",
+            "aqsha-bonus",
+            _append("spec.authorization.acls", _acl("group", "aqsha-payments", "Read")),
+        ),
+        (
+            "operators read a group",
+            "aqsha-operators",
+            _append("spec.authorization.acls", _acl("group", "aqsha-billing", "Read")),
+        ),
+        (
+            "cluster rights",
+            "aqsha-notify",
+            _append("spec.authorization.acls", _acl("cluster", "kafka-cluster", "Alter")),
+        ),
+        ("All", "aqsha-onboarding", _set("spec.authorization.acls.0.operations", ["All"])),
+        ("cannot write its events", "aqsha-bonus", _drop("spec.authorization.acls.0")),
+        ("KEDA reads", "aqsha-keda", _set("spec.authorization.acls.0.operations", ["Describe", "Read"])),
+        (
+            "gateway tops up",
+            "aqsha-app-gateway",
+            _set("spec.authorization.acls.0.resource.name", "aqsha.red.accounts"),
+        ),
+        ("wrong principal", "aqsha-bonus", _label(strimzi.PRINCIPAL_LABEL, "payments")),
+        ("password", "aqsha-billing", _set("spec.authentication.type", "tls-external")),
+    ],
+)
+def test_user_policy_rejects(why: str, user: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    docs = copy.deepcopy(find("KafkaUser"))
+    doc = next(d for d in docs if d["metadata"]["name"] == user)
+    mutate(doc)
+    assert user_problems(docs), why
+
+
+def test_user_policy_rejects_a_missing_or_extra_user() -> None:
+    docs = copy.deepcopy(find("KafkaUser"))
+    assert user_problems([d for d in docs if d["metadata"]["name"] != "aqsha-notify"])
+    extra = copy.deepcopy(one("KafkaUser", "aqsha-bonus"))
+    assert user_problems([*docs, extra])
+
+
+# --------------------------------------------------------------------------------------------------
+# KEDA: how the autoscaler reads lag
+# --------------------------------------------------------------------------------------------------
+
+
+def test_keda_reads_lag_as_its_own_user_over_tls() -> None:
+    auth = one("TriggerAuthentication", LAG_AUTH)["spec"]
+    secrets = {r["parameter"]: (r["name"], r["key"]) for r in auth["secretTargetRef"]}
+    assert secrets == {
+        "password": (kafka_acls.KEDA_USER, "password"),  # the User Operator's Secret of aqsha-keda
+        "ca": (f"{strimzi.CLUSTER}-cluster-ca-cert", "ca.crt"),
+    }
+    values = {}
+    for ref in auth["configMapTargetRef"]:
+        values[ref["parameter"]] = one("ConfigMap", ref["name"])["data"][ref["key"]]
+    assert values == {"username": kafka_acls.KEDA_USER, "sasl": "scram_sha512", "tls": "enable"}
+    keda = user_rights(one("KafkaUser", kafka_acls.KEDA_USER))
+    assert all(ops == {"Describe"} for ops in keda.values()), "KEDA only describes"
+    for service in SERVICES:
+        for trigger in one("ScaledObject", service)["spec"]["triggers"]:
+            meta = trigger["metadata"]
+            assert keda[("group", meta["consumerGroup"])] == {"Describe"}
+            assert keda[("topic", meta["topic"])] == {"Describe"}
+
+
+# --------------------------------------------------------------------------------------------------
+# NetworkPolicy
+# --------------------------------------------------------------------------------------------------
+
+#: Services whose code uses Redis (grep redis services/*/app.py): only they may reach it.
+REDIS_USERS = {s for s in SERVICES if "redis" in (ROOT / "services" / s / "app.py").read_text().lower()}
+DNS = {("UDP", 53), ("TCP", 53)}
+BASE_EGRESS = DNS | {("TCP", KAFKA_TLS_PORT), ("TCP", 5432)}
+NOTIFY_GATEWAYS = {("TCP", 443), ("TCP", 80), ("TCP", 25), ("TCP", 587)}
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"]
+    if set(selector) - {"matchLabels"}:
+        return False  # matchExpressions: not used here, so not understood
+    return bool(selector.get("matchLabels", {}).items() <= labels.items())
+
+
+def _ports(rule: dict[str, Any]) -> set[tuple[str, int | str]]:
+    return {(p.get("protocol", "TCP"), p["port"]) for p in rule.get("ports", [])}
+
+
+def network_problems(policies: list[dict[str, Any]]) -> list[str]:
+    """What is wrong with the NetworkPolicies for each service pod (empty when nothing)."""
+    problems: list[str] = []
+    for service in SERVICES:
+        labels = one("Deployment", service)["spec"]["template"]["metadata"]["labels"]
+        mine = [p for p in policies if _selects(p, labels)]
+        deny = [
+            p for p in mine
+            if set(p["spec"].get("policyTypes", [])) == {"Ingress", "Egress"}
+            and not p["spec"].get("ingress") and not p["spec"].get("egress")
+        ]  # fmt: skip
+        if not deny:
+            problems.append(f"{service}: no default-deny policy for ingress and egress")
+        ingress: set[tuple[str, tuple[str, int | str]]] = set()
+        egress: set[tuple[str, int | str]] = set()
+        for policy in mine:
+            for rule in policy["spec"].get("ingress", []):
+                peers = rule.get("from")
+                if not peers or not rule.get("ports"):
+                    problems.append(f"{service}: {policy['metadata']['name']} lets anyone in, or on any port")
+                    continue
+                for peer in peers:
+                    namespace = peer.get("namespaceSelector", {}).get("matchLabels", {})
+                    where = (
+                        namespace.get("kubernetes.io/metadata.name", "?")
+                        if set(peer) == {"namespaceSelector"}
+                        else "?"
+                    )
+                    ingress |= {(where, port) for port in _ports(rule)}
+            for rule in policy["spec"].get("egress", []):
+                if not rule.get("ports"):
+                    problems.append(f"{service}: {policy['metadata']['name']} lets it out on any port")
+                egress |= _ports(rule)
+                for peer in rule.get("to", []):
+                    strimzi_labels = peer.get("podSelector", {}).get("matchLabels", {})
+                    if "strimzi.io/cluster" in strimzi_labels and _ports(rule) != {("TCP", KAFKA_TLS_PORT)}:
+                        problems.append(f"{service}: Kafka reached on {sorted(_ports(rule))}")
+        if ingress != {("monitoring", ("TCP", HTTP_PORT))}:
+            problems.append(
+                f"{service}: ingress {sorted(ingress)}, want port {HTTP_PORT} from monitoring only"
+            )
+        want = BASE_EGRESS | ({("TCP", 6379)} if service in REDIS_USERS else set())
+        want |= NOTIFY_GATEWAYS if service == "notify" else set()
+        if egress != want:
+            problems.append(f"{service}: egress {sorted(egress)}, want {sorted(want)}")
+    return problems
+
+
+def test_network_policies() -> None:
+    assert {"payments"} == REDIS_USERS
+    assert network_problems(find("NetworkPolicy")) == []
+    bootstrap = one("ConfigMap", "aqsha-config")["data"]["AQSHA_KAFKA_BOOTSTRAP"]
+    assert bootstrap.endswith(f":{KAFKA_TLS_PORT}")
+
+
+@pytest.mark.parametrize(
+    ("why", "name", "mutate"),
+    [
+        ("no default deny", "aqsha-default-deny", _set("spec.policyTypes", ["Ingress"])),
+        ("ingress from anywhere", "aqsha-allow-metrics", _drop("spec.ingress.0.from")),
+        (
+            "ingress from another namespace",
+            "aqsha-allow-metrics",
+            _set(
+                "spec.ingress.0.from.0.namespaceSelector.matchLabels",
+                {"kubernetes.io/metadata.name": "default"},
+            ),
+        ),
+        ("egress anywhere", "aqsha-allow-egress", _drop("spec.egress.2.ports")),
+        ("plaintext Kafka", "aqsha-allow-egress", _set("spec.egress.1.ports.0.port", 9092)),
+        ("no DNS", "aqsha-allow-egress", _drop("spec.egress.0")),
+        (
+            "Redis for everyone",
+            "aqsha-allow-redis",
+            _set("spec.podSelector.matchLabels", {"app.kubernetes.io/part-of": "aqsha"}),
+        ),
+        ("gateways for everyone", "aqsha-allow-notify-gateways", _set("spec.podSelector", {})),
+    ],
+)
+def test_network_policy_checks_reject(why: str, name: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    policies = copy.deepcopy(find("NetworkPolicy"))
+    mutate(next(p for p in policies if p["metadata"]["name"] == name))
+    assert network_problems(policies), why
 
 
 # --------------------------------------------------------------------------------------------------
@@ -685,6 +1466,92 @@ def compose_problems(doc: dict[str, Any]) -> list[str]:
         ):
             if (deps.get(dep) or {}).get("condition") != condition:
                 problems.append(f"{name}: does not wait for {dep} ({condition})")
+    return problems + compose_security_problems(doc)
+
+
+#: The compose broker's super user (deploy/kafka/broker_jaas.conf): administration only.
+COMPOSE_ADMIN = "admin"
+KAFKA_INIT = "kafka-init"
+
+
+def _script_users(text: str) -> list[str]:
+    """The SCRAM users a kafka-init script creates (its `user NAME ...` lines)."""
+    return re.findall(r"^user (\S+) ", text, re.MULTILINE)
+
+
+def compose_security_problems(doc: dict[str, Any]) -> list[str]:
+    """Least privilege in compose: authenticated Kafka with ACLs, one user and one database role each."""
+    problems: list[str] = []
+    services: dict[str, dict[str, Any]] = doc.get("services", {})
+    kafka_env = services.get("kafka", {}).get("environment", {})
+    protocols = dict(
+        item.split(":", 1) for item in kafka_env.get("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "").split(",")
+    )
+    listeners = [item.split("://", 1)[0] for item in kafka_env.get("KAFKA_LISTENERS", "").split(",") if item]
+    for listener in listeners:
+        if not protocols.get(listener, "").startswith("SASL_"):
+            problems.append(f"kafka listener {listener} does not authenticate ({protocols.get(listener)})")
+    if (
+        kafka_env.get("KAFKA_AUTHORIZER_CLASS_NAME")
+        != "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    ):
+        problems.append("kafka has no ACLs (KRaft's StandardAuthorizer)")
+    if kafka_env.get("KAFKA_SUPER_USERS") != f"User:{COMPOSE_ADMIN}":
+        problems.append(
+            f"kafka super users {kafka_env.get('KAFKA_SUPER_USERS')!r}, want User:{COMPOSE_ADMIN} alone"
+        )
+    if str(kafka_env.get("KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "false")) != "false":
+        problems.append("kafka allows everyone where no ACL is found")
+    init = services.get(KAFKA_INIT, {})
+    init_env = init.get("environment", {})
+    script = next(
+        (v for v in init.get("volumes", []) if v.split(":")[1:2] == [init.get("command", ["", ""])[-1]]), ""
+    )
+    if init.get("image") != services.get("kafka", {}).get("image") or not _is_one_shot(init):
+        problems.append(f"{KAFKA_INIT} is not a one-shot of the broker's image")
+    if script.split(":", 1)[0] != "./kafka/kafka-init.sh":
+        problems.append(f"{KAFKA_INIT} does not run deploy/kafka/kafka-init.sh")
+    if (services.get("topics", {}).get("depends_on") or {}).get(KAFKA_INIT, {}).get("condition") != (
+        "service_completed_successfully"
+    ):
+        problems.append(f"topics does not wait for {KAFKA_INIT}")
+    created = _script_users(strimzi.COMPOSE_ACLS_OUTPUT.read_text())
+    registry_users = {kafka_acls.kafka_user(p): p for p in PRINCIPALS}
+    for user in created:
+        # admin is the broker's super user (its SCRAM login serves make run's local tools, dev only).
+        if user not in registry_users and user != COMPOSE_ADMIN:
+            problems.append(f"{KAFKA_INIT} creates {user}, not a registry principal's user")
+    postgres = services.get("postgres", {})
+    if not any(
+        v.startswith("./postgres/roles.sql:/docker-entrypoint-initdb.d/") for v in postgres.get("volumes", [])
+    ):
+        problems.append("postgres does not create the roles of deploy/postgres/roles.sql")
+    for name in SERVICES:
+        env = services.get(name, {}).get("environment", {})
+        user = str(env.get("AQSHA_KAFKA_SASL_USERNAME"))
+        if not str(env.get("AQSHA_KAFKA_SECURITY_PROTOCOL", "")).startswith("SASL_"):
+            problems.append(f"{name}: Kafka without SASL")
+        if env.get("AQSHA_KAFKA_SASL_MECHANISM") != "SCRAM-SHA-512":
+            problems.append(
+                f"{name}: SASL mechanism {env.get('AQSHA_KAFKA_SASL_MECHANISM')}, want SCRAM-SHA-512"
+            )
+        if user not in registry_users:
+            problems.append(f"{name}: Kafka user {user} is not a registry principal's user")
+        elif registry_users[user] != name:
+            problems.append(f"{name}: logs in to Kafka as {user}, the user of {registry_users[user]}")
+        if user not in created:
+            problems.append(f"{name}: {KAFKA_INIT} does not create its user {user}")
+        variable = kafka_acls.password_variable(name)
+        if not env.get("AQSHA_KAFKA_SASL_PASSWORD") or env.get("AQSHA_KAFKA_SASL_PASSWORD") != init_env.get(
+            variable
+        ):
+            problems.append(f"{name}: its Kafka password is not the one {KAFKA_INIT} sets ({variable})")
+        dsn = str(env.get("AQSHA_PG_DSN", ""))
+        role = re.match(r"postgresql://([^:@/]+)(?::([^@]*))?@", dsn)
+        if role is None or role.group(1) != f"aqsha_{name}":
+            problems.append(f"{name}: does not connect to PostgreSQL as its role aqsha_{name}")
+        elif role.group(2) != postgres.get("environment", {}).get(f"AQSHA_PG_PASSWORD_{name.upper()}"):
+            problems.append(f"{name}: its database password is not the one postgres sets")
     return problems
 
 
@@ -707,6 +1574,63 @@ def test_compose_structure() -> None:
                 assert (COMPOSE_PATH.parent / source).is_file(), volume
 
 
+def test_compose_users_are_registry_principals() -> None:
+    doc = yaml.safe_load(COMPOSE_PATH.read_text())
+    services = doc["services"]
+    registry_users = {kafka_acls.kafka_user(p) for p in PRINCIPALS}
+    created = _script_users(strimzi.COMPOSE_ACLS_OUTPUT.read_text())
+    assert created == [COMPOSE_ADMIN, *(kafka_acls.kafka_user(p) for p in kafka_acls.COMPOSE_PRINCIPALS)]
+    assert set(created) - {COMPOSE_ADMIN} <= registry_users
+    logins = {
+        str(svc["environment"]["AQSHA_KAFKA_SASL_USERNAME"])
+        for svc in services.values()
+        if isinstance(svc.get("environment"), dict) and "AQSHA_KAFKA_SASL_USERNAME" in svc["environment"]
+    }
+    assert logins - {COMPOSE_ADMIN} <= registry_users, "every Kafka login is a registry principal's user"
+    admins = {
+        n
+        for n, svc in services.items()
+        if (svc.get("environment") or {}).get("AQSHA_KAFKA_SASL_USERNAME") == COMPOSE_ADMIN
+    }
+    assert admins == {"topics"}, "only the topic one-shot administers the broker"
+    # the one-shot passes every user's password; the dev-only admin password agrees everywhere
+    init_env = services[KAFKA_INIT]["environment"]
+    assert {kafka_acls.password_variable(p) for p in kafka_acls.COMPOSE_PRINCIPALS} <= init_env.keys()
+    admin_password = services["topics"]["environment"]["AQSHA_KAFKA_SASL_PASSWORD"]
+    assert admin_password.startswith("dev-only-")
+    jaas = (DEPLOY / "kafka" / "broker_jaas.conf").read_text()
+    admin_properties = (DEPLOY / "kafka" / "admin.properties").read_text()
+    assert f'username="{COMPOSE_ADMIN}"' in jaas
+    assert f'password="{admin_password}"' in jaas
+    assert f'user_{COMPOSE_ADMIN}="{admin_password}"' in jaas
+    assert f'username="{COMPOSE_ADMIN}" password="{admin_password}"' in admin_properties
+    assert "KafkaServer" in jaas
+    # .env.example documents exactly the variables compose reads, with dev-only values
+    example = dict(
+        line.split("=", 1)
+        for line in (DEPLOY / ".env.example").read_text().splitlines()
+        if line and not line.startswith("#")
+    )
+    used = set(re.findall(r"\$\{(\w+):-", COMPOSE_PATH.read_text()))
+    assert set(example) == used
+    assert all(value.startswith("dev-only-") for value in example.values())
+    for variable, value in example.items():
+        assert f"${{{variable}:-{value}}}" in COMPOSE_PATH.read_text(), (
+            f"{variable}: default differs from .env.example"
+        )
+
+
+def test_kafka_init_script_is_consistent() -> None:
+    text = strimzi.COMPOSE_ACLS_OUTPUT.read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "set -euo pipefail" in text
+    assert "*" not in re.sub(r"#.*", "", text).replace('"$@"', "").replace("${ops[@]}", ""), "no wildcard ACL"
+    for principal in kafka_acls.COMPOSE_PRINCIPALS:
+        assert (
+            f'user {kafka_acls.kafka_user(principal)} "${{{kafka_acls.password_variable(principal)}:?' in text
+        )
+
+
 def test_topics_command_is_the_console_script() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["aqsha"] == "shared.ops.cli:main"
@@ -727,6 +1651,50 @@ def test_topics_command_is_the_console_script() -> None:
         ("wrong factory", _set("services.bonus.command.2", "services.bonus.app:make_app")),
         ("loopback http", _set("services.notify.environment.AQSHA_HTTP_HOST", "127.0.0.1")),
         ("no topics wait", _drop("services.payments.depends_on.topics")),
+        (
+            "plaintext listener",
+            _set(
+                "services.kafka.environment.KAFKA_LISTENER_SECURITY_PROTOCOL_MAP",
+                "CONTROLLER:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,EXTERNAL:SASL_PLAINTEXT",
+            ),
+        ),
+        ("no authorizer", _drop("services.kafka.environment.KAFKA_AUTHORIZER_CLASS_NAME")),
+        (
+            "anonymous super user",
+            _set("services.kafka.environment.KAFKA_SUPER_USERS", "User:admin;User:ANONYMOUS"),
+        ),
+        ("allow if no ACL", _set("services.kafka.environment.KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND", "true")),
+        ("no users", _drop("services.kafka-init")),
+        ("topics before users", _drop("services.topics.depends_on.kafka-init")),
+        (
+            "service without SASL",
+            _set("services.bonus.environment.AQSHA_KAFKA_SECURITY_PROTOCOL", "PLAINTEXT"),
+        ),
+        ("PLAIN service", _set("services.bonus.environment.AQSHA_KAFKA_SASL_MECHANISM", "PLAIN")),
+        (
+            "another service's user",
+            _set("services.billing.environment.AQSHA_KAFKA_SASL_USERNAME", "aqsha-payments"),
+        ),
+        ("the super user", _set("services.notify.environment.AQSHA_KAFKA_SASL_USERNAME", COMPOSE_ADMIN)),
+        (
+            "the operators' user",
+            _set("services.payments.environment.AQSHA_KAFKA_SASL_USERNAME", "aqsha-operators"),
+        ),
+        ("password mismatch", _set("services.bonus.environment.AQSHA_KAFKA_SASL_PASSWORD", "guess")),
+        (
+            "the owner's DSN",
+            _set(
+                "services.payments.environment.AQSHA_PG_DSN", "postgresql://aqsha:aqsha@postgres:5432/aqsha"
+            ),
+        ),
+        (
+            "another role",
+            _set(
+                "services.bonus.environment.AQSHA_PG_DSN",
+                "postgresql://aqsha_payments:${AQSHA_PG_PASSWORD_PAYMENTS:-dev-only-pg-payments}@postgres:5432/aqsha",
+            ),
+        ),
+        ("no roles", _set("services.postgres.volumes", [])),
     ],
 )
 def test_compose_checks_reject(why: str, mutate: Callable[[dict[str, Any]], None]) -> None:
