@@ -75,7 +75,7 @@ def check_registration(
 def phone_change_applies(
     change: CustomerPhoneChanged, stored_phone: str | None, last_changed_at: datetime | None
 ) -> bool:
-    """True to store ``change.phone``; False for a no-op; ``Refused`` for an unknown customer or a stale change.
+    """True to store ``change.phone``, False for a no-op; ``Refused`` for an unknown customer or a stale one.
 
     ``stored_phone`` is the customer's stored phone (None: the customer is unknown here);
     ``last_changed_at`` the ``changed_at`` of the last change applied (None: never changed).

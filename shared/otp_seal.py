@@ -107,7 +107,9 @@ def open_sealed(sealed: str, key: bytes, aad: bytes) -> str:
     try:
         plain = aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], aad)
     except InvalidTag:
-        raise SealError("sealed code does not open: wrong key, tampered, or bound to another message") from None
+        raise SealError(
+            "sealed code does not open: wrong key, tampered, or bound to another message"
+        ) from None
     return plain.decode("ascii", errors="replace")
 
 
@@ -149,7 +151,7 @@ def generate_key() -> str:
 
 
 def parse_key(text: str) -> bytes:
-    """A transport key from base64 (standard or url-safe, padding optional); ``ValueError`` if not 32 bytes."""
+    """A transport key from base64 (standard or url-safe, padding optional); ValueError unless 32 bytes."""
     compact = "".join(text.split()).replace("-", "+").replace("_", "/")
     try:
         key = base64.b64decode(compact + "=" * (-len(compact) % 4), validate=True)
@@ -164,7 +166,7 @@ _warned: set[tuple[str, str]] = set()
 
 
 def refuse_unless_dev(service: str, env_var: str, problem: str, *, dev_mode: bool) -> None:
-    """Raise ``InsecureConfiguration`` naming ``env_var``, or, in development mode, warn (once per process)."""
+    """Raise ``InsecureConfiguration`` naming ``env_var``; in development mode, warn (once) instead."""
     if not dev_mode:
         raise InsecureConfiguration(
             f"{service} refuses to start: {env_var} {problem}. Set it from the secret store "

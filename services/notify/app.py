@@ -39,6 +39,9 @@ def create_app(
     """Build the notify app; nothing connects until it starts. ``channels`` overrides the defaults."""
     settings = settings or NotifySettings()
     configure_logging(settings.service, settings.log_level)
+    # Before anything connects: no start without the OTP transport key outside development mode
+    # (InsecureConfiguration names AQSHA_OTP_TRANSPORT_KEY).
+    settings.otp_transport_secret()
     ctx = NotifyContext(settings=settings)
     broker = broker_factory(settings.kafka, client_id=f"{settings.kafka.client_id}-notify")
     register_handlers(broker, ctx)

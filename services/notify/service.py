@@ -7,15 +7,17 @@ retries and backoff, and marked SENT (or FAILED + dead letter) together with its
 ``NotificationDelivered``/``NotificationFailed`` outbox row, in that same transaction. A crash
 during (2) rolls the row back to PENDING: a redelivered event or the periodic resume sends it again.
 
-One-time codes are never stored: the OTP delivery row holds the SMS with the code redacted and a
-salted SHA-256 of the code; only the in-memory event can send it. A PENDING OTP row whose event
-is not redelivered before the code expires ends FAILED.
+One-time codes arrive sealed (``OtpRequested`` v2, ``shared.otp_seal``): notify opens the code with
+the transport key only in memory, to render the SMS. Nothing of a code is stored, not even a hash:
+the OTP delivery row holds the SMS with the code redacted and ``secret = true``; only the event
+(redelivered after a crash) can send it. A PENDING OTP row whose event is not redelivered before the
+code expires ends FAILED. ``OtpRequested`` v1 (code in clear) is refused: dead letter
+``insecure_contract``; a sealed code that does not open: dead letter ``invalid_sealed_code``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,11 +33,16 @@ from services.notify.rendering import RenderedMessage, Renderer
 from services.notify.settings import EMAIL, INBOX, PUSH, SMS, NotifySettings
 from shared.clock import Clock
 from shared.contracts.common import Locale, ReasonCode
+from shared.contracts.customers import CustomerPhoneChanged, CustomerRegistered
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.notify import NotificationChannel, NotificationDelivered, NotificationFailed
+from shared.contracts.payments import OtpRequested
+from shared.customers import check_registration, phone_change_applies, registration_digest
 from shared.db import Conn
 from shared.inbox import Inbox
+from shared.kafka import Refused
 from shared.logging import mask_phone
+from shared.otp_seal import SealError, open_code
 from shared.outbox import Outbox
 
 log = logging.getLogger("aqsha.notify")
@@ -65,11 +72,6 @@ _CONTRACT_CHANNEL = {
     EMAIL: NotificationChannel.EMAIL,
 }
 REDACTED_CODE = "******"
-
-
-def code_hash(source_event_id: UUID, code: str) -> str:
-    """Salted SHA-256 of a one-time code (the only form of it that is stored)."""
-    return hashlib.sha256(f"{source_event_id}:{code}".encode()).hexdigest()
 
 
 def repayment_receipt_number(repayment_id: UUID) -> str:
@@ -129,6 +131,8 @@ class NotifyService:
         self.renderer = renderer or Renderer()
         self.inbox = Inbox(settings.group)
         self.outbox = Outbox()
+        # Refuses a missing or development-only key outside development mode (InsecureConfiguration).
+        self._otp_key = settings.otp_transport_secret()
 
     # -- events ----------------------------------------------------------------------------------
     async def handle(self, env: Envelope[Any]) -> None:
@@ -136,8 +140,16 @@ class NotifyService:
         if env.type == "CustomerRegistered":
             await self._register(env)
             return
+        if env.type == "CustomerPhoneChanged":
+            await self._phone_changed(env)
+            return
         if env.type not in MESSAGE_EVENTS:
             return
+        if env.type == "OtpRequested" and not isinstance(env.payload, OtpRequested):
+            raise Refused(
+                "insecure_contract",
+                f"OtpRequested v{env.schema_version} carries the code in clear; only v2 (sealed) is accepted",
+            )
         secret_body: str | None = None
         async with self.pool.acquire() as conn:
             customer = await store.get_customer(conn, env.payload.customer_id)
@@ -175,18 +187,73 @@ class NotifyService:
             await self.deliver(delivery_id, secret_body=secret_body)
 
     async def _register(self, env: Envelope[Any]) -> None:
+        """A registration is applied once (shared/customers.py): the same one again is a no-op, one
+        with different data raises ``Refused("customer_conflict")`` and changes nothing."""
         p = env.payload
+        assert isinstance(p, CustomerRegistered)
 
         async def effect(conn: Conn) -> None:
-            await store.upsert_customer(conn, p.customer_id, p.locale.value, p.phone, p.email)
+            digest = registration_digest(p)
+            if await store.insert_customer(conn, p.customer_id, p.locale.value, p.phone, p.email, digest):
+                return
+            stored = await store.lock_customer(conn, p.customer_id)
+            assert stored is not None
+            kept = {k: stored[k] for k in ("phone", "locale", "email")}
+            check_registration(p, kept, stored["registration_sha256"])
 
         await self.inbox.once(self.pool, env, effect)
         log.info(
             "customer registered", extra={"customer_id": str(p.customer_id), "phone": mask_phone(p.phone)}
         )
 
+    async def _phone_changed(self, env: Envelope[Any]) -> None:
+        """CustomerPhoneChanged, by the same rule as payments (shared/customers.py).
+
+        When applied, an SMS goes to the OLD phone ("your phone was changed"): whoever holds it
+        learns of a change they did not ask for. It is claimed in the same transaction as the
+        change and sent like any delivery (exactly once, retried, dead-lettered).
+        """
+        change = env.payload
+        assert isinstance(change, CustomerPhoneChanged)
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                if await self.inbox.claim(conn, env):
+                    stored = await store.lock_customer(conn, change.customer_id)
+                    old = stored["phone"] if stored else None
+                    last = stored["phone_changed_at"] if stored else None
+                    if phone_change_applies(change, old, last):
+                        assert stored is not None  # phone_change_applies refuses an unknown customer
+                        await store.change_phone(conn, change.customer_id, change.phone, change.changed_at)
+                        locale = stored["locale"]
+                        notice = self._render(env.type, locale, {"changed_at": change.changed_at}, SMS)
+                        await store.claim_deliveries(
+                            conn,
+                            source_event_id=env.event_id,
+                            event_type=env.type,
+                            customer_id=change.customer_id,
+                            correlation_id=env.correlation_id,
+                            locale=locale,
+                            deliveries=[store.NewDelivery(SMS, old, notice.title, notice.body, {})],
+                            now=self.clock.now(),
+                        )
+                        log.info(
+                            "customer phone changed",
+                            extra={"customer_id": str(change.customer_id), "phone": mask_phone(change.phone)},
+                        )
+            pending = await store.pending_ids(conn, env.event_id)
+        for delivery_id in pending:
+            await self.deliver(delivery_id)
+
     def _context(self, env: Envelope[Any]) -> dict[str, Any]:
-        return message_context(env, self.settings.receipt_url_base)
+        ctx = message_context(env, self.settings.receipt_url_base)
+        if isinstance(env.payload, OtpRequested):
+            # The code exists in clear only here, in memory, for the SMS text.
+            del ctx["sealed_code"]
+            try:
+                ctx["code"] = open_code(env.payload, self._otp_key)
+            except SealError as exc:  # wrong key, tampered, or moved from another message: never retried
+                raise Refused("invalid_sealed_code", str(exc)) from None
+        return ctx
 
     async def _plan(self, conn: Conn, env: Envelope[Any], customer: store.CustomerRow | None) -> Plan:
         ctx = self._context(env)
@@ -255,7 +322,7 @@ class NotifyService:
                     redacted.title,
                     redacted.body,
                     {},
-                    secret_hash=code_hash(env.event_id, env.payload.code),
+                    secret=True,
                     secret_expires_at=env.payload.expires_at,
                 )
             )
@@ -282,7 +349,7 @@ class NotifyService:
             if row is None:
                 return None
             body = row["body"]
-            if row["secret_hash"] is not None:
+            if row["secret"]:
                 if secret_body is None:
                     expires = row["secret_expires_at"]
                     if expires is not None and expires < self.clock.now():

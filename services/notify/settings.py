@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Final
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.otp_seal import transport_key
 from shared.settings import Settings
 
 INBOX: Final = "inbox"
@@ -62,6 +63,17 @@ class NotifySettings(Settings):
         description='Channels per event type, e.g. {"BillIssued": ["inbox", "push", "email"]}. '
         "OtpRequested is always SMS only, whatever is configured.",
     )
+    otp_transport_key: SecretStr | None = Field(
+        None,
+        description="Key that opens the one-time codes payments seals (AQSHA_OTP_TRANSPORT_KEY, base64 of 32 "
+        "bytes, the same as payments'; shared.otp_seal). Required unless AQSHA_DEV_MODE.",
+    )
+
+    def otp_transport_secret(self) -> bytes:
+        """The checked transport key: notify refuses to start (``InsecureConfiguration``, naming
+        ``AQSHA_OTP_TRANSPORT_KEY``) without a valid one unless ``dev_mode`` (then the
+        development-only key and a WARNING)."""
+        return transport_key(self.otp_transport_key, dev_mode=self.dev_mode, service=self.service)
 
     def channels_for(self, event_type: str) -> list[str]:
         """The configured channels of an event type (OTP: SMS only, always)."""

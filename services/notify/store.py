@@ -31,20 +31,44 @@ class NewDelivery:
     title: str
     body: str
     data: dict[str, Any]
-    secret_hash: str | None = None
+    #: A one-time-code SMS: ``body`` is redacted and only the event can send it (nothing of the code is kept).
+    secret: bool = False
     secret_expires_at: datetime | None = None
 
 
-async def upsert_customer(conn: Conn, customer_id: UUID, locale: str, phone: str, email: str | None) -> None:
-    """Insert or refresh the customer's locale and contacts."""
-    await conn.execute(
-        "INSERT INTO customers(customer_id, locale, phone, email) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (customer_id) DO UPDATE SET locale = EXCLUDED.locale, phone = EXCLUDED.phone, "
-        "email = EXCLUDED.email, updated_at = now()",
+async def insert_customer(
+    conn: Conn, customer_id: UUID, locale: str, phone: str, email: str | None, registration_sha256: str
+) -> bool:
+    """Store a new customer's locale and contacts; False if the customer exists (never overwritten)."""
+    inserted = await conn.fetchval(
+        "INSERT INTO customers(customer_id, locale, phone, email, registration_sha256) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO NOTHING RETURNING true",
         customer_id,
         locale,
         phone,
         email,
+        registration_sha256,
+    )
+    return bool(inserted)
+
+
+async def lock_customer(conn: Conn, customer_id: UUID) -> asyncpg.Record | None:
+    """The customer's stored row (contacts, registration digest, last phone change), locked."""
+    row: asyncpg.Record | None = await conn.fetchrow(
+        "SELECT customer_id, locale, phone, email, registration_sha256, phone_changed_at FROM customers "
+        "WHERE customer_id = $1 FOR UPDATE",
+        customer_id,
+    )
+    return row
+
+
+async def change_phone(conn: Conn, customer_id: UUID, phone: str, changed_at: datetime) -> None:
+    """Store the customer's new registered phone (``CustomerPhoneChanged``)."""
+    await conn.execute(
+        "UPDATE customers SET phone = $2, phone_changed_at = $3, updated_at = now() WHERE customer_id = $1",
+        customer_id,
+        phone,
+        changed_at,
     )
 
 
@@ -70,7 +94,7 @@ async def claim_deliveries(
     """Insert PENDING deliveries; an (event, channel) already claimed is left as it is."""
     await conn.executemany(
         "INSERT INTO deliveries(source_event_id, event_type, channel, customer_id, correlation_id, locale, "
-        "address, title, body, data, secret_hash, secret_expires_at, created_at) "
+        "address, title, body, data, secret, secret_expires_at, created_at) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
         "ON CONFLICT (source_event_id, channel) DO NOTHING",
         [
@@ -85,7 +109,7 @@ async def claim_deliveries(
                 d.title,
                 d.body,
                 d.data,
-                d.secret_hash,
+                d.secret,
                 d.secret_expires_at,
                 now,
             )

@@ -33,6 +33,9 @@ class PaymentsRuntime:
         clock: Clock | None = None,
         provider: ProviderAdapter | None = None,
     ) -> None:
+        # Before anything connects: no start with a missing or development-only OTP key outside
+        # development mode (InsecureConfiguration names the variable).
+        settings.otp_keys()
         self.settings = settings
         self.clock = clock or clock_from_file(settings.clock_file)
         self.provider = provider or ProviderSimulator(settings.provider_mode)

@@ -88,7 +88,7 @@ from shared.contracts.common import (
     ReasonCode,
     ServiceCategory,
 )
-from shared.contracts.customers import CustomerRegistered
+from shared.contracts.customers import CustomerPhoneChanged, CustomerRegistered
 from shared.contracts.envelope import Envelope, decode, encode, new_envelope
 from shared.contracts.payments import (
     BonusRedemptionCancelled,
@@ -114,11 +114,14 @@ from shared.contracts.payments import (
     Transfer,
     TransferCompleted,
 )
+from shared.customers import check_registration, phone_change_applies, registration_digest
 from shared.db import Conn
 from shared.idempotency import IdempotencyConflict, IdempotencyGuard
 from shared.inbox import Inbox
-from shared.money import Money
+from shared.money import MAX_TIYN, Money
+from shared.otp_seal import seal_code
 from shared.outbox import Outbox
+from shared.trust import current_origin
 
 log = logging.getLogger("aqsha.payments")
 PRODUCER = "payments"
@@ -221,7 +224,9 @@ class PaymentsService:
         )
         self.inbox = Inbox(settings.consumer_group)
         self.outbox = Outbox()
-        self._otp_key = settings.otp_hash_key.get_secret_value().encode()
+        keys = settings.otp_keys()  # refuses insecure keys outside development mode
+        self._otp_key = keys.hash_key
+        self._otp_transport_key = keys.transport_key
         self._threshold = Money(settings.otp_threshold_tiyn)
 
     # ------------------------------------------------------------------------------- plumbing
@@ -297,6 +302,12 @@ class PaymentsService:
         reason = validate_request(to_request(cmd))
         if reason is not None:
             return await self._reject(conn, env, contract_reason(reason), f"top-up declined: {reason}")
+        if await store.balance(conn, cmd.customer_id, cmd.account.value) + cmd.amount > MAX_TIYN:
+            # Found by the fuzz suite: the credit would overflow what a balance may hold, and the
+            # TopUpCompleted could not be built, so the command failed until it was dead-lettered.
+            return await self._reject(
+                conn, env, ReasonCode.INVALID_AMOUNT, "top-up declined: the balance would exceed its maximum"
+            )
         now = self.clock.now()
         payment_id = uuid4()
         posting = top_up_posting(
@@ -319,6 +330,7 @@ class PaymentsService:
                 "created_at": now,
                 "completed_at": now,
                 "updated_at": now,
+                **_commanded_by(),
             },
         )
         out = self._env(
@@ -378,6 +390,7 @@ class PaymentsService:
             "channel": cmd.channel.value,
             "created_at": now,
             "updated_at": now,
+            **_commanded_by(),
         }
         source: Account | None
         hold = 0
@@ -461,17 +474,16 @@ class PaymentsService:
             ),
             env,
         )
-        otp_env = self._env(
-            OtpRequested(
-                payment_id=payment_id,
-                customer_id=cmd.customer_id,
-                phone=customer["phone"],
-                code=code,
-                expires_at=challenge.expires_at,
-                amount=total,
-            ),
-            env,
-        )
+        # The code leaves payments only sealed for notify (shared.otp_seal), bound to these fields.
+        otp_fields: dict[str, Any] = {
+            "payment_id": payment_id,
+            "customer_id": cmd.customer_id,
+            "phone": customer["phone"],
+            "expires_at": challenge.expires_at,
+            "amount": total,
+        }
+        sealed = seal_code(code, self._otp_transport_key, **otp_fields)
+        otp_env = self._env(OtpRequested(**otp_fields, sealed_code=sealed), env)
         await self._emit(conn, pending, otp_env)
         log.info("payment awaits its one-time code", extra={"payment_id": str(payment_id)})
         return self._outcome(pending)
@@ -804,7 +816,14 @@ class PaymentsService:
             conn, refund_posting(str(p["payment_id"]), destination, refund, bonus_share), now
         )
         await store.insert_refund(
-            conn, cmd.request_id, p["payment_id"], cmd.amount, bonus_share.tiyn, cmd.reason, now
+            conn,
+            cmd.request_id,
+            p["payment_id"],
+            cmd.amount,
+            bonus_share.tiyn,
+            cmd.reason,
+            now,
+            origin=current_origin(),
         )
         total_refunded = p["refunded"] + cmd.amount
         await store.update_payment(
@@ -830,14 +849,43 @@ class PaymentsService:
 
     # --------------------------------------------------------------------------------- events
     async def on_customer(self, env: Envelope[Any]) -> None:
-        """CustomerRegistered: keep a local copy and open GOLD and WALLET."""
+        """CustomerRegistered: keep a local copy and open GOLD and WALLET.
+
+        A registration is applied once (shared/customers.py): the same one again is a no-op, one
+        with different data raises ``Refused("customer_conflict")`` and changes nothing.
+        """
         c = env.payload
         assert isinstance(c, CustomerRegistered)
 
         async def effect(conn: Conn) -> None:
-            await store.upsert_customer(
-                conn, c.customer_id, c.phone, c.full_name, c.tariff_profile.value, env.occurred_at
-            )
+            digest = registration_digest(c)
+            if await store.insert_customer(
+                conn, c.customer_id, c.phone, c.full_name, c.tariff_profile.value, digest, env.occurred_at
+            ):
+                return
+            stored = await store.customer(conn, c.customer_id, for_update=True)
+            assert stored is not None
+            kept = {k: stored[k] for k in ("phone", "full_name", "tariff_profile")}
+            check_registration(c, kept, stored["registration_sha256"])
+
+        await self.inbox.once(self.pool, env, effect)
+
+    async def on_phone_changed(self, env: Envelope[Any]) -> None:
+        """CustomerPhoneChanged: one-time codes go to the new phone (the rule of shared/customers.py).
+
+        Unknown customer → ``Refused("unknown_customer")``; the phone already stored → no-op; not
+        newer than the last change → ``Refused("stale_phone_change")``.
+        """
+        change = env.payload
+        assert isinstance(change, CustomerPhoneChanged)
+
+        async def effect(conn: Conn) -> None:
+            stored = await store.customer(conn, change.customer_id, for_update=True)
+            phone = stored["phone"] if stored else None
+            last = stored["phone_changed_at"] if stored else None
+            if phone_change_applies(change, phone, last):
+                await store.change_phone(conn, change.customer_id, change.phone, change.changed_at)
+                log.info("customer phone changed", extra={"customer_id": str(change.customer_id)})
 
         await self.inbox.once(self.pool, env, effect)
 
@@ -923,8 +971,20 @@ class PaymentsService:
         async def effect(conn: Conn) -> None:
             if await store.customer(conn, ev.customer_id) is None:
                 raise LookupError(f"OverpaymentRefunded for unknown customer {ev.customer_id}")
+            now = self.clock.now()
             posting = overpayment_credit_posting(str(ev.refund_id), str(ev.customer_id), Money(ev.amount))
-            await store.apply_posting(conn, posting, self.clock.now())
+            await store.apply_posting(conn, posting, now)
+            await store.insert_event_credit(
+                conn,
+                event_id=env.event_id,
+                event_type=env.type,
+                reference_id=ev.refund_id,
+                customer_id=ev.customer_id,
+                account=AccountType.GOLD.value,
+                amount=ev.amount,
+                origin=current_origin(),
+                at=now,
+            )
 
         await self.inbox.once(self.pool, env, effect)
 
@@ -992,6 +1052,12 @@ async def _lock(conn: Conn, payment_id: UUID) -> dict[str, Any] | None:
         if p[column] is not None:
             p[column] = enum(p[column])
     return p
+
+
+def _commanded_by() -> dict[str, str | None]:
+    """The payment columns naming who commanded it: the verified sender of the command being handled."""
+    origin = current_origin()
+    return {"commanded_by": origin.principal if origin else None, "key_id": origin.key_id if origin else None}
 
 
 def _before(moment: datetime | None, now: datetime) -> bool:

@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import hmac
+from dataclasses import dataclass, field
+from typing import Final, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from shared.otp_seal import refuse_unless_dev, transport_key
 from shared.settings import Settings
 
 ProviderMode = Literal["success", "delay", "fail"]
+OTP_HASH_KEY_ENV: Final = "AQSHA_OTP_HASH_KEY"
+#: The built-in ``otp_hash_key``: public, so only ever accepted in development mode.
+DEV_ONLY_OTP_HASH_KEY: Final = "dev-only-otp-key-change-me"
+MIN_OTP_HASH_KEY_BYTES: Final = 16
+
+
+@dataclass(frozen=True, slots=True)
+class OtpKeys:
+    """payments' one-time-code keys, checked (``PaymentsSettings.otp_keys``); never in a repr."""
+
+    #: HMAC key of the stored code hashes (``otp_challenges.code_hash``).
+    hash_key: bytes = field(repr=False)
+    #: ChaCha20-Poly1305 key sealing codes for notify (``OtpRequested.sealed_code``).
+    transport_key: bytes = field(repr=False)
 
 
 class PaymentsSettings(Settings):
@@ -24,10 +41,36 @@ class PaymentsSettings(Settings):
     otp_ttl_s: float = Field(300.0, gt=0, description="Lifetime of a one-time code (5 minutes).")
     otp_attempts: int = Field(3, ge=1, description="Attempts per one-time code.")
     otp_hash_key: SecretStr = Field(
-        SecretStr("dev-only-otp-key-change-me"), description="HMAC key for one-time code hashes."
+        SecretStr(DEV_ONLY_OTP_HASH_KEY),
+        description="HMAC key of the stored one-time-code hashes (AQSHA_OTP_HASH_KEY, at least 16 bytes). "
+        "The built-in default is for development only: refused unless AQSHA_DEV_MODE.",
+    )
+    otp_transport_key: SecretStr | None = Field(
+        None,
+        description="Key that seals one-time codes for notify (AQSHA_OTP_TRANSPORT_KEY, base64 of 32 bytes, "
+        "the same in notify; shared.otp_seal). Required unless AQSHA_DEV_MODE.",
     )
     saga_timeout_s: float = Field(60.0, gt=0, description="How long Red/bonus replies are awaited.")
     provider_mode: ProviderMode = Field("success", description="Default provider simulator behaviour.")
     provider_delay_s: float = Field(30.0, ge=0, description="Simulated provider delay (mode delay).")
     janitor_interval_s: float = Field(1.0, gt=0, description="How often the janitor looks for due work.")
     idempotency_ttl_s: int = Field(24 * 3600, ge=1, description="Redis TTL of stored outcomes.")
+
+    def otp_keys(self) -> OtpKeys:
+        """The one-time-code keys, checked: payments refuses to start (``InsecureConfiguration``, naming
+        the variable) with the built-in or a short ``AQSHA_OTP_HASH_KEY``, or without a valid
+        ``AQSHA_OTP_TRANSPORT_KEY``, unless ``dev_mode`` (then development-only keys and a WARNING)."""
+        hash_key = self.otp_hash_key.get_secret_value().encode()
+        if hmac.compare_digest(hash_key, DEV_ONLY_OTP_HASH_KEY.encode()):
+            refuse_unless_dev(
+                self.service, OTP_HASH_KEY_ENV, "is the built-in development-only key", dev_mode=self.dev_mode
+            )
+        elif len(hash_key) < MIN_OTP_HASH_KEY_BYTES:
+            refuse_unless_dev(
+                self.service,
+                OTP_HASH_KEY_ENV,
+                f"is shorter than {MIN_OTP_HASH_KEY_BYTES} bytes",
+                dev_mode=self.dev_mode,
+            )
+        transport = transport_key(self.otp_transport_key, dev_mode=self.dev_mode, service=self.service)
+        return OtpKeys(hash_key=hash_key, transport_key=transport)

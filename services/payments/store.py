@@ -9,6 +9,7 @@ from uuid import UUID
 from services.payments.domain import AccountType, CustomerAccount, Posting, SystemAccount
 from services.payments.domain.ledger import Account
 from shared.db import Conn
+from shared.trust import Origin
 
 
 class InsufficientFunds(Exception):
@@ -29,30 +30,53 @@ def account_from(name: str, customer_id: UUID) -> Account:
     return SystemAccount(name)
 
 
-async def upsert_customer(
-    conn: Conn, customer_id: UUID, phone: str, full_name: str, tariff_profile: str, at: datetime
-) -> None:
-    """Store the customer's local copy and open GOLD and WALLET (both idempotent)."""
-    await conn.execute(
-        "INSERT INTO customers(customer_id, phone, full_name, tariff_profile, registered_at) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO UPDATE "
-        "SET phone = EXCLUDED.phone, full_name = EXCLUDED.full_name, "
-        "tariff_profile = EXCLUDED.tariff_profile",
+async def insert_customer(
+    conn: Conn,
+    customer_id: UUID,
+    phone: str,
+    full_name: str,
+    tariff_profile: str,
+    registration_sha256: str,
+    at: datetime,
+) -> bool:
+    """Store a new customer's local copy and open GOLD and WALLET; False if the customer exists.
+
+    An existing copy is never overwritten (shared/customers.py: a registration is applied once).
+    """
+    inserted = await conn.fetchval(
+        "INSERT INTO customers(customer_id, phone, full_name, tariff_profile, registered_at, "
+        "registration_sha256) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO NOTHING "
+        "RETURNING true",
         customer_id,
         phone,
         full_name,
         tariff_profile,
         at,
+        registration_sha256,
     )
+    if not inserted:
+        return False
     await conn.execute(
         "INSERT INTO accounts(customer_id, kind) VALUES ($1, 'GOLD'), ($1, 'WALLET') ON CONFLICT DO NOTHING",
         customer_id,
     )
+    return True
 
 
-async def customer(conn: Conn, customer_id: UUID) -> dict[str, Any] | None:
-    """The customer's local copy, or None."""
-    row = await conn.fetchrow("SELECT * FROM customers WHERE customer_id = $1", customer_id)
+async def change_phone(conn: Conn, customer_id: UUID, phone: str, changed_at: datetime) -> None:
+    """Store the customer's new registered phone (``CustomerPhoneChanged``)."""
+    await conn.execute(
+        "UPDATE customers SET phone = $2, phone_changed_at = $3 WHERE customer_id = $1",
+        customer_id,
+        phone,
+        changed_at,
+    )
+
+
+async def customer(conn: Conn, customer_id: UUID, *, for_update: bool = False) -> dict[str, Any] | None:
+    """The customer's local copy, or None; ``for_update`` locks the row for this transaction."""
+    lock = " FOR UPDATE" if for_update else ""
+    row = await conn.fetchrow(f"SELECT * FROM customers WHERE customer_id = $1{lock}", customer_id)
     return dict(row) if row is not None else None
 
 
@@ -105,7 +129,7 @@ _PAYMENT_COLUMNS = frozenset(
         "channel", "source_account", "held", "category", "provider", "provider_account", "merchant",
         "partner_id", "order_id", "bonus_amount", "to_customer_id", "to_account", "red_state",
         "red_plan_id", "bonus_state", "saga_deadline", "provider_due_at", "reason_code",
-        "receipt_number", "refunded", "created_at", "completed_at", "updated_at",
+        "receipt_number", "refunded", "created_at", "completed_at", "updated_at", "commanded_by", "key_id",
     }
 )  # fmt: skip
 
@@ -187,17 +211,54 @@ async def set_attempts(conn: Conn, payment_id: UUID, attempts_left: int) -> None
 
 
 async def insert_refund(
-    conn: Conn, refund_id: UUID, payment_id: UUID, amount: int, bonus_share: int, reason: str, at: datetime
+    conn: Conn,
+    refund_id: UUID,
+    payment_id: UUID,
+    amount: int,
+    bonus_share: int,
+    reason: str,
+    at: datetime,
+    origin: Origin | None = None,
 ) -> None:
-    """Record a refund."""
+    """Record a refund and who commanded it (``origin``: the verified sender of the Refund)."""
     await conn.execute(
-        "INSERT INTO refunds(refund_id, payment_id, amount, bonus_share, reason, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO refunds(refund_id, payment_id, amount, bonus_share, reason, created_at, commanded_by, "
+        "key_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         refund_id,
         payment_id,
         amount,
         bonus_share,
         reason,
+        at,
+        origin.principal if origin else None,
+        origin.key_id if origin else None,
+    )
+
+
+async def insert_event_credit(
+    conn: Conn,
+    *,
+    event_id: UUID,
+    event_type: str,
+    reference_id: UUID,
+    customer_id: UUID,
+    account: str,
+    amount: int,
+    origin: Origin | None,
+    at: datetime,
+) -> None:
+    """Record a credit commanded by another service's event, and that event's verified sender."""
+    await conn.execute(
+        "INSERT INTO event_credits(event_id, event_type, reference_id, customer_id, account, amount, "
+        "commanded_by, key_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        event_id,
+        event_type,
+        reference_id,
+        customer_id,
+        account,
+        amount,
+        origin.principal if origin else None,
+        origin.key_id if origin else None,
         at,
     )
 

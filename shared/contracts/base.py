@@ -96,7 +96,8 @@ def _resolve(root: dict[str, Any], node: Any) -> dict[str, Any]:
         target: Any = root
         for part in ref.removeprefix("#/").split("/"):
             target = target.get(part, {}) if isinstance(target, dict) else {}
-        node = {**(target if isinstance(target, dict) else {}), **{k: v for k, v in node.items() if k != "$ref"}}
+        siblings = {k: v for k, v in node.items() if k != "$ref"}
+        node = {**(target if isinstance(target, dict) else {}), **siblings}
     return node if isinstance(node, dict) else {}
 
 
@@ -133,7 +134,7 @@ def _mask_node(root: dict[str, Any], node: Any, value: Any) -> Any:
             for k, v in value.items()
         }
     if isinstance(value, list):
-        items = next((b["items"] for b in branches if isinstance(b.get("items"), dict)), {})
+        items: dict[str, Any] = next((b["items"] for b in branches if isinstance(b.get("items"), dict)), {})
         return [_mask_node(root, items, v) for v in value]
     return value
 

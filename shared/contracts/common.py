@@ -10,11 +10,12 @@ from enum import StrEnum
 from typing import Annotated, Final
 
 from pydantic import Field
+from pydantic.config import JsonDict
 
 #: JSON-schema marker on fields that must never be shown in clear (phones, IINs, names, e-mails, one-time
 #: codes, sealed or not): logs mask them, and ``aqsha tail``/``dlq show`` print them masked
 #: (``shared.contracts.base.mask_sensitive``).
-SENSITIVE: Final = {"x-aqsha-sensitive": True}
+SENSITIVE: Final[JsonDict] = {"x-aqsha-sensitive": True}
 
 Phone = Annotated[
     str,

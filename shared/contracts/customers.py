@@ -23,7 +23,10 @@ class CustomerRegistered(Event):
     phone: Phone = Field(description="Registered (trusted) phone, +7XXXXXXXXXX; one-time codes go only here.")
     iin: Iin = Field(description="The customer's IIN, twelve digits; operations must match it.")
     full_name: str = Field(
-        min_length=1, max_length=200, description="Full name as in the ID document.", json_schema_extra=SENSITIVE
+        min_length=1,
+        max_length=200,
+        description="Full name as in the ID document.",
+        json_schema_extra=SENSITIVE,
     )
     locale: Locale = Field(default=Locale.RU, description="Language for messages to this customer.")
     tariff_profile: TariffProfile = Field(
@@ -46,7 +49,9 @@ class CustomerPhoneChanged(Event):
     """
 
     customer_id: UUID = Field(description="The customer's id; the Kafka key of all their messages.")
-    phone: Phone = Field(description="The new registered (trusted) phone, +7XXXXXXXXXX; one-time codes go only here.")
+    phone: Phone = Field(
+        description="The new registered (trusted) phone, +7XXXXXXXXXX; one-time codes go only here."
+    )
     changed_at: AwareDatetime = Field(
         description="When onboarding made the change; consumers apply changes in this order only."
     )

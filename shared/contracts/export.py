@@ -22,6 +22,7 @@ from shared.contracts.registry import all_contracts
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "docs" / "contracts"
 ENVELOPE_FILE = "envelope.json"
+HEADERS_FILE = "record-headers.json"
 _DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -52,6 +53,13 @@ def envelope_schema() -> dict[str, Any]:
     return schema
 
 
+def headers_schema() -> dict[str, Any]:
+    """The JSON Schema of every record's Kafka headers: the producer's signature (docs/security.md)."""
+    from shared.trust import RECORD_HEADERS_SCHEMA
+
+    return {**RECORD_HEADERS_SCHEMA, "title": "RecordHeaders", "$schema": _DIALECT, "$id": HEADERS_FILE}
+
+
 def render(schema: dict[str, Any]) -> str:
     """Canonical file text: sorted keys, indent 2, UTF-8 characters kept, trailing newline."""
     return json.dumps(schema, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
@@ -59,7 +67,7 @@ def render(schema: dict[str, Any]) -> str:
 
 def generate() -> dict[str, str]:
     """File name → rendered text, for the envelope and every registered contract."""
-    files = {ENVELOPE_FILE: render(envelope_schema())}
+    files = {ENVELOPE_FILE: render(envelope_schema()), HEADERS_FILE: render(headers_schema())}
     for model in all_contracts():
         files[schema_filename(model)] = render(contract_schema(model))
     return files

@@ -39,6 +39,11 @@ BILL_ID = UUID("e5000000-0000-4000-8000-000000000001")
 REPAYMENT_ID = UUID("f6000000-0000-4000-8000-000000000001")
 EVENT_ID = UUID("07000000-0000-4000-8000-000000000001")
 
+#: The code of the ``OtpRequested`` v2 sample, and that code sealed for its fields under
+#: ``shared.otp_seal.DEV_ONLY_OTP_TRANSPORT_KEY`` (fixed nonce, so the sample is reproducible).
+SAMPLE_OTP_CODE = "482915"
+SAMPLE_SEALED_CODE = "AQIDBAUGBwgJCgsMuQApqLud7UR2Vvl1eOHqR9kwh7ceZQ"
+
 T0 = datetime(2025, 3, 14, 12, 30, tzinfo=ALMATY)
 T1 = datetime(2025, 3, 14, 12, 31, 5, tzinfo=ALMATY)
 
@@ -131,11 +136,19 @@ def _build() -> list[Contract]:
             total=2_005_000,
             confirmation_expires_at=datetime(2025, 3, 14, 12, 35, tzinfo=ALMATY),
         ),
-        payments.OtpRequested(
+        payments.OtpRequestedV1(
             payment_id=PAYMENT_ID,
             customer_id=CUSTOMER_ID,
             phone="+77011234567",
             code="4821",
+            expires_at=datetime(2025, 3, 14, 12, 35, tzinfo=ALMATY),
+            amount=2_005_000,
+        ),
+        payments.OtpRequested(
+            payment_id=PAYMENT_ID,
+            customer_id=CUSTOMER_ID,
+            phone="+77011234567",
+            sealed_code=SAMPLE_SEALED_CODE,
             expires_at=datetime(2025, 3, 14, 12, 35, tzinfo=ALMATY),
             amount=2_005_000,
         ),

@@ -32,6 +32,7 @@ from services.notify.settings import CHANNEL_NAMES, EMAIL, INBOX, PUSH, SMS, Not
 from shared.db import Conn
 from shared.money import fmt_tiyn
 from shared.settings import Settings
+from shared.topics import topic_for_contract
 
 # ------------------------------------------------------------------------------------- check names
 LEDGER_SUMS_TO_ZERO: Final = "ledger_sums_to_zero"
@@ -47,6 +48,7 @@ ONE_PENALTY_PER_BILL: Final = "one_penalty_per_bill"
 OVERPAYMENT_CREDITED_TO_GOLD: Final = "overpayment_credited_to_gold"
 BILLS_NOTIFIED: Final = "bills_notified"
 RECEIPTS_NOTIFIED: Final = "receipts_notified"
+CREDITS_HAVE_PERMITTED_ORIGIN: Final = "credits_have_permitted_origin"
 
 #: Every check, in the order they run and are reported.
 CHECKS: Final[tuple[str, ...]] = (
@@ -63,6 +65,7 @@ CHECKS: Final[tuple[str, ...]] = (
     OVERPAYMENT_CREDITED_TO_GOLD,
     BILLS_NOTIFIED,
     RECEIPTS_NOTIFIED,
+    CREDITS_HAVE_PERMITTED_ORIGIN,
 )
 
 #: Statuses of a payment that completed (a refund keeps it completed for every check here).
@@ -75,6 +78,14 @@ COMPLETED_STATUSES: Final = ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED")
 #: decision for it, and it is checked like the others.
 PAYMENT_COMPLETED_KINDS: Final = ("SERVICE", "PURCHASE", "RED_BILL")
 PLAN_PARTS: Final = 4
+#: The command that creates a payment of each kind: its recorded ``commanded_by`` must be a principal
+#: the topic registry lets write that command (``TopUp``: only the cash network).
+PAYMENT_COMMANDS: Final = {"TOP_UP": "TopUp", "SERVICE": "PayService", "PURCHASE": "Purchase",
+                           "TRANSFER": "Transfer", "RED_BILL": "PayRedBill"}  # fmt: skip
+#: Ledger postings whose customer credit is commanded by a record of its own, not by the payment's
+#: command: each ``Refund`` (``payments.refunds``) and each credit by another service's event
+#: (``payments.event_credits``: billing's ``OverpaymentRefunded``).
+_OWN_ORIGIN_POSTINGS: Final = ("REFUND", "OVERPAYMENT_CREDIT")
 SCHEMAS: Final = ("payments", "bonus", "billing", "notify")
 
 _SIGNED_BONUS = (
@@ -675,6 +686,98 @@ async def _notified(
             )
 
 
+def _origin_problem(contract: str, principal: str | None, key_id: str | None) -> str | None:
+    """Why ``principal`` may not have commanded ``contract`` (None when it may)."""
+    if principal is None:
+        return f"{contract} has no authenticated origin recorded"
+    try:
+        writers = topic_for_contract(contract).writers_of(contract)
+    except KeyError:
+        writers = ()
+    if principal in writers:
+        return None
+    allowed = ", ".join(writers) or "nobody"
+    return f"{contract} commanded by {principal} (key {key_id}), but only {allowed} may write it"
+
+
+async def _credit_origins(conn: Conn, report: ReconcileReport) -> None:
+    """Every credit to a customer account traces back to an authenticated command or event of a
+    principal permitted to write it (issue "trust boundary": money cannot appear unnoticed).
+
+    Credits are the positive ledger entries of GOLD/WALLET. A REFUND credit traces to the ``Refund``
+    commands recorded for its payment (``payments.refunds``), an OVERPAYMENT_CREDIT to the events
+    recorded under its ledger id (``payments.event_credits``); every other credit (TOP_UP, the
+    recipient's TRANSFER, a VOID returning a hold) to the command that created its payment
+    (``payments.payments``). The recorded ``commanded_by`` must be a writer of that contract in the
+    topic registry; a NULL origin, a missing record or a credit larger than its records is a finding.
+    """
+    examined = 0
+    for r in await conn.fetch(
+        f"""
+        SELECT e.payment_id, e.posting_kind, e.customer_id, e.account, sum(e.amount) AS amount,
+               p.payment_id IS NOT NULL AS known, p.kind, p.commanded_by, p.key_id
+          FROM payments.ledger_entries e
+          LEFT JOIN payments.payments p ON p.payment_id = e.payment_id
+         WHERE e.customer_id IS NOT NULL AND e.amount > 0 AND e.posting_kind NOT IN {_OWN_ORIGIN_POSTINGS}
+         GROUP BY e.payment_id, e.posting_kind, e.customer_id, e.account, p.payment_id
+         ORDER BY 1, 2, 3, 4
+        """
+    ):
+        examined += 1
+        subject = f"payment {r['payment_id']} ({r['posting_kind']} to {r['customer_id']}/{r['account']})"
+        if not r["known"]:
+            problem: str | None = "no payment, so no command, is recorded for it"
+        else:
+            contract = PAYMENT_COMMANDS.get(r["kind"], f"a {r['kind']} command")
+            problem = _origin_problem(contract, r["commanded_by"], r["key_id"])
+        if problem is not None:
+            report.add(CREDITS_HAVE_PERMITTED_ORIGIN, subject, f"credit of {_fmt(r['amount'])}: {problem}")
+
+    # Refunds and event credits: each record of the credit's id must have a permitted origin, and
+    # together the records must cover the whole credit.
+    records: dict[tuple[str, UUID], list[asyncpg.Record]] = defaultdict(list)
+    for r in await conn.fetch(
+        "SELECT 'REFUND' AS posting_kind, payment_id AS ref, 'refund ' || refund_id AS what, "
+        "'Refund' AS contract, amount - bonus_share AS amount, commanded_by, key_id FROM payments.refunds "
+        "UNION ALL "
+        "SELECT 'OVERPAYMENT_CREDIT', reference_id, 'event ' || coalesce(event_id::text, '(not recorded)'), "
+        "event_type, amount, commanded_by, key_id FROM payments.event_credits "
+        "ORDER BY 1, 2, 3"
+    ):
+        records[(r["posting_kind"], r["ref"])].append(r)
+    for r in await conn.fetch(
+        f"""
+        SELECT posting_kind, payment_id, customer_id, account, sum(amount) AS amount
+          FROM payments.ledger_entries
+         WHERE customer_id IS NOT NULL AND amount > 0 AND posting_kind IN {_OWN_ORIGIN_POSTINGS}
+         GROUP BY 1, 2, 3, 4
+         ORDER BY 1, 2, 3, 4
+        """
+    ):
+        examined += 1
+        credit = f"{r['posting_kind']} to {r['customer_id']}/{r['account']}"
+        of = "payment" if r["posting_kind"] == "REFUND" else "refund"
+        covered = 0
+        for rec in records.get((r["posting_kind"], r["payment_id"]), []):
+            covered += rec["amount"]
+            problem = _origin_problem(rec["contract"], rec["commanded_by"], rec["key_id"])
+            if problem is not None:
+                report.add(
+                    CREDITS_HAVE_PERMITTED_ORIGIN,
+                    f"{rec['what']} ({credit}, {of} {r['payment_id']})",
+                    f"credit of {_fmt(rec['amount'])}: {problem}",
+                )
+        if r["amount"] > covered:
+            recorded = "no Refund is" if r["posting_kind"] == "REFUND" else "no event is"
+            report.add(
+                CREDITS_HAVE_PERMITTED_ORIGIN,
+                f"{of} {r['payment_id']} ({credit})",
+                f"credit of {_fmt(r['amount'])} but only {_fmt(covered)} is recorded as commanded"
+                + (f" ({recorded} recorded for it)" if covered == 0 else ""),
+            )
+    report.counts["customer_credits"] = examined
+
+
 async def reconcile(
     conn: Conn,
     *,
@@ -700,6 +803,7 @@ async def reconcile(
         await _billing(conn, report)
         await _overpayments(conn, report)
         await _notified(conn, report, routes, failed_deliveries_ok)
+        await _credit_origins(conn, report)
     return report
 
 

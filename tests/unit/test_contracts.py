@@ -34,13 +34,23 @@ from shared.contracts import (
     new_envelope,
 )
 from shared.contracts import export as export_mod
+from shared.contracts.base import SENSITIVE_KEY, mask_sensitive
 from shared.contracts.billing import RedPurchaseApproved, RepaymentApplied
-from shared.contracts.common import Funding
+from shared.contracts.common import SENSITIVE, Funding, Iin, Phone
 from shared.contracts.compat import breaking_changes
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.payments import ConfirmPayment, PaymentCompleted, PayRedBill, PayService, Purchase
-from shared.contracts.samples import CUSTOMER_ID, sample, samples
+from shared.contracts.payments import (
+    ConfirmPayment,
+    OtpRequested,
+    OtpRequestedV1,
+    PaymentCompleted,
+    PayRedBill,
+    PayService,
+    Purchase,
+)
+from shared.contracts.samples import CUSTOMER_ID, SAMPLE_OTP_CODE, sample, samples
 from shared.money import MAX_TIYN
+from shared.otp_seal import DEV_ONLY_OTP_TRANSPORT_KEY, open_code
 
 pytestmark = pytest.mark.unit
 
@@ -77,7 +87,10 @@ def test_registry_has_one_sample_per_contract() -> None:
     instances = samples()
     assert [type(s) for s in instances] == all_contracts()
     for model in all_contracts():
-        assert model.__name__ == model.TYPE
+        latest = contract_for(model.TYPE)
+        assert latest is not None
+        # The latest version is named like its type; an older one kept beside it is <Type>V<n>.
+        assert model.__name__ == (model.TYPE if model is latest else f"{model.TYPE}V{model.VERSION}")
         assert model.KIND in ("command", "event")
         assert contract_for(model.TYPE, model.VERSION) is model
     assert contract_for("PaymentCompleted") is PaymentCompleted
@@ -522,11 +535,81 @@ def test_repayment_allocation_sums_to_the_amount() -> None:
 
 
 def test_sensitive_fields_are_marked_in_the_schema() -> None:
-    otp = export_mod.contract_schema(contract_for("OtpRequested"))  # type: ignore[arg-type]
-    assert otp["properties"]["code"]["x-aqsha-sensitive"] is True
-    assert otp["properties"]["phone"]["x-aqsha-sensitive"] is True
+    assert SENSITIVE == {SENSITIVE_KEY: True}
+    otp = export_mod.contract_schema(OtpRequested)
+    assert otp["properties"]["sealed_code"][SENSITIVE_KEY] is True
+    assert otp["properties"]["phone"][SENSITIVE_KEY] is True
+    assert "code" not in otp["properties"]
+    v1 = export_mod.contract_schema(OtpRequestedV1)
+    assert v1["properties"]["code"][SENSITIVE_KEY] is True
+    assert export_mod.contract_schema(ConfirmPayment)["properties"]["code"][SENSITIVE_KEY] is True
     customer = export_mod.contract_schema(CustomerRegistered)
-    assert customer["properties"]["iin"]["x-aqsha-sensitive"] is True
+    for name in ("phone", "iin", "full_name", "email"):
+        assert customer["properties"][name][SENSITIVE_KEY] is True, name
+    assert SENSITIVE_KEY not in customer["properties"]["customer_id"]
+    committed = json.loads((SCHEMA_DIR / "OtpRequested.v2.json").read_text(encoding="utf-8"))
+    assert committed["properties"]["sealed_code"][SENSITIVE_KEY] is True
+
+
+def test_otp_requested_v2_is_the_latest_and_v1_stays_registered() -> None:
+    assert contract_for("OtpRequested") is OtpRequested
+    assert OtpRequested.VERSION == 2
+    assert contract_for("OtpRequested", 1) is OtpRequestedV1
+    # v1 -> v2 is a breaking change (code removed, sealed_code required): hence a new version.
+    assert breaking_changes(OtpRequestedV1.model_json_schema(), OtpRequested.model_json_schema()) != []
+    otp = sample(OtpRequested)
+    assert open_code(otp, DEV_ONLY_OTP_TRANSPORT_KEY) == SAMPLE_OTP_CODE
+    data = json.loads(otp.model_dump_json())
+    for bad in ("short", "x" * 200, "not base64url!" * 4):
+        with pytest.raises(ValidationError):
+            OtpRequested.model_validate_json(json.dumps({**data, "sealed_code": bad}))
+    with pytest.raises(ValidationError):
+        OtpRequested.model_validate_json(json.dumps({**data, "code": "482915"}))
+
+
+def test_mask_sensitive_masks_marked_fields_at_any_depth() -> None:
+    customer = sample(CustomerRegistered)
+    masked = mask_sensitive(CustomerRegistered, customer.model_dump(mode="json"))
+    assert masked["phone"] == "+7 *** *** ** 67"
+    assert masked["iin"] == masked["full_name"] == masked["email"] == "***"
+    assert masked["customer_id"] == str(customer.customer_id)
+    assert masked["locale"] == customer.locale.value
+    assert mask_sensitive(CustomerRegistered, {"email": None, "phone": "+7701"}) == {
+        "email": None,
+        "phone": "***",
+    }
+    otp = mask_sensitive(OtpRequested, sample(OtpRequested).model_dump(mode="json"))
+    assert otp["sealed_code"] == "***"
+    assert otp["amount"] == sample(OtpRequested).amount
+    # Names the schema does not know (an invalid payload) are masked when they name a secret.
+    assert mask_sensitive(PayService, {"code": "1234", "pin": "0000", "note": "x"}) == {
+        "code": "***",
+        "pin": "***",
+        "note": "x",
+    }
+
+    class Contact(BaseModel):
+        phone: Phone = Field(description="p")
+        label: str = Field(description="l")
+
+    class Book(BaseModel):
+        owner: Contact = Field(description="o")
+        others: list[Contact] = Field(description="x")
+        spare: Contact | None = Field(default=None, description="s")
+        iins: list[Iin] = Field(default_factory=list, description="i")
+
+    book = Book(
+        owner=Contact(phone="+77011234567", label="me"),
+        others=[Contact(phone="+77019999988", label="a")],
+        spare=Contact(phone="+77010000011", label="b"),
+        iins=["900101300123"],
+    )
+    assert mask_sensitive(Book, book.model_dump(mode="json")) == {
+        "owner": {"phone": "+7 *** *** ** 67", "label": "me"},
+        "others": [{"phone": "+7 *** *** ** 88", "label": "a"}],
+        "spare": {"phone": "+7 *** *** ** 11", "label": "b"},
+        "iins": ["***"],
+    }
 
 
 def test_decode_raw_leaves_the_payload_unchecked() -> None:

@@ -47,6 +47,8 @@ OverpaymentRefunded   ``amount``; optional ``account`` (default GOLD)
 BonusAccrued          ``amount`` (bonus in tiyn; 1 bonus = 1 ₸), ``balance_after``; optional ``merchant``
                       (name), ``percent`` (decimal string "5", "12.5" or an int)
 BonusReversed         ``amount`` (bonus in tiyn), ``balance_after``; optional ``merchant`` (name)
+CustomerPhoneChanged  ``changed_at`` (sms only: the notice sent to the *old* phone)
+  (sms)
 ===================== ====================================================================================
 
 Every template also gets ``locale`` (set by the renderer). Filters: ``money``, ``bonus``,

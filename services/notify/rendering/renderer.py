@@ -52,6 +52,7 @@ EVENT_TYPES: Final[tuple[str, ...]] = (
     "OverpaymentRefunded",
     "BonusAccrued",
     "BonusReversed",
+    "CustomerPhoneChanged",
 )
 
 _TEMPLATE_RE: Final = re.compile(r"^(?P<locale>[a-z]{2})/(?P<event>[A-Za-z0-9]+)\.(?P<channel>[a-z]+)\.j2$")

@@ -3,7 +3,8 @@
 The world is seeded by the real service objects (payments, bonus, billing, notify) over one fresh
 database; instead of Kafka, a tiny in-process bus drains each schema's outbox in id order and hands
 every envelope to the services that consume its type, exactly as their handlers would (same
-service entry points, same inbox groups). Then each kind of discrepancy is injected by SQL and
+service entry points, same inbox groups), inside ``origin_scope`` of a permitted producer, as the
+subscriber sets it after verifying a record. Then each kind of discrepancy is injected by SQL and
 reconcile must name exactly that check and subject.
 """
 
@@ -37,7 +38,7 @@ from shared.contracts.billing import RedAccountOpened
 from shared.contracts.common import AccountKind, Channel, Funding, Merchant, ServiceCategory
 from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import Envelope, decode, new_envelope
-from shared.contracts.payments import PayRedBill, PayService, Purchase, TopUp, Transfer
+from shared.contracts.payments import PayRedBill, PayService, Purchase, Refund, TopUp, Transfer
 from shared.contracts.samples import sample
 from shared.db import Conn, create_pool
 from shared.inbox import Inbox
@@ -48,6 +49,7 @@ from shared.ops.reconcile import (
     BONUS_BALANCES_MATCH_LEDGER,
     BONUS_DECISION_EXACTLY_ONCE,
     CHECKS,
+    CREDITS_HAVE_PERMITTED_ORIGIN,
     LEDGER_SUMS_TO_ZERO,
     NO_DOUBLE_DEBIT,
     ONE_PENALTY_PER_BILL,
@@ -59,6 +61,8 @@ from shared.ops.reconcile import (
     run_reconcile,
 )
 from shared.settings import Settings
+from shared.topics import SERVICE_PRINCIPALS, topic_for_contract
+from shared.trust import Origin, origin_scope
 
 pytestmark = pytest.mark.integration
 
@@ -124,7 +128,17 @@ class World:
         return new_envelope(payload, producer=producer, occurred_at=self.clock.now())
 
     async def dispatch(self, env: Envelope[Any]) -> None:
-        """Hand one envelope to every service that consumes its type (as their handlers do)."""
+        """Hand one envelope to every service that consumes its type (as their handlers do), with the
+        verified origin the subscriber would set: the producing service, else the contract's first
+        permitted writer (TopUp: cash-network; app commands: app-gateway; CustomerRegistered: onboarding)."""
+        if env.producer in SERVICE_PRINCIPALS:
+            principal = env.producer
+        else:
+            principal = topic_for_contract(env.type).writers_of(env.type)[0]
+        with origin_scope(Origin(principal, f"{principal}:test")):
+            await self._dispatch(env)
+
+    async def _dispatch(self, env: Envelope[Any]) -> None:
         if env.type in PAYMENTS_ACCEPTS:
             if env.type == "CustomerRegistered":
                 await self.payments.on_customer(env)
@@ -261,6 +275,12 @@ async def world(pg_dsn: str, redis: Redis, settings: Settings) -> AsyncIterator[
             await pool.close()
 
 
+async def _row(pool: asyncpg.Pool, sql: str, *args: Any) -> tuple[Any, ...]:
+    row = await pool.fetchrow(sql, *args)
+    assert row is not None, sql
+    return tuple(row)
+
+
 async def _reconcile(world: World) -> ReconcileReport:
     conn = await asyncpg.connect(world.dsn)
     try:
@@ -302,9 +322,21 @@ async def test_seeded_world_is_consistent_and_clean(world: World, settings: Sett
         "SELECT accrued FROM accrual_decisions WHERE payment_id = $1", world.ids["gold"]
     )
     assert accrued == 100_00
+    assert report.counts["customer_credits"] == 3  # the top-up, Bob's transfer, the overpayment to Gold
     out: list[str] = []
     assert await run_reconcile(settings, echo=out.append) == 0
     assert "CLEAN" in out[0]
+    # Each payment and event credit records who commanded it (the verified principal and key id).
+    pay = world.pools["payments"]
+    origins = {
+        name: await _row(pay, "SELECT commanded_by, key_id FROM payments WHERE payment_id = $1", pid)
+        for name, pid in world.ids.items()
+        if name not in ("alice", "bob")
+    }
+    assert origins.pop("top_up") == ("cash-network", "cash-network:test")
+    assert set(origins.values()) == {("app-gateway", "app-gateway:test")}
+    credit = await _row(pay, "SELECT event_type, commanded_by, key_id FROM event_credits")
+    assert credit == ("OverpaymentRefunded", "billing", "billing:test")
 
 
 async def test_unbalanced_ledger_entry(world: World, settings: Settings) -> None:
@@ -437,8 +469,14 @@ async def test_gold_credit_missing(world: World) -> None:
 
 
 async def test_gold_credited_twice(world: World) -> None:
+    # As if billing had sent the same refund twice (a second event): two credits, each commanded by
+    # billing. Without the second event's record, credits_have_permitted_origin would report it too.
     await _sql(
         world,
+        "INSERT INTO payments.event_credits(event_id, event_type, reference_id, customer_id, account, "
+        "amount, commanded_by, key_id, created_at) "
+        "SELECT gen_random_uuid(), event_type, reference_id, customer_id, account, amount, commanded_by, "
+        "key_id, created_at FROM payments.event_credits",
         "INSERT INTO payments.ledger_entries"
         "(payment_id, posting_kind, account, customer_id, amount, created_at) "
         "SELECT payment_id, posting_kind, account, customer_id, amount, created_at "
@@ -520,3 +558,92 @@ async def test_repayment_allocation_not_conserved(world: World) -> None:
         args=(world.ids["red_bill"],),
     )
     assert _only(await _reconcile(world), BILLING_MONEY_CONSERVED) == [str(world.ids["red_bill"])]
+
+
+async def test_top_up_commanded_by_a_principal_not_permitted_to(world: World) -> None:
+    # Only the cash network may bring cash in: a top-up recorded as the app gateway's is a finding.
+    pid = world.ids["top_up"]
+    await _sql(
+        world, "UPDATE payments.payments SET commanded_by = 'app-gateway' WHERE payment_id = $1", args=(pid,)
+    )
+    report = await _reconcile(world)
+    assert _only(report, CREDITS_HAVE_PERMITTED_ORIGIN) == [
+        f"payment {pid} (TOP_UP to {world.ids['alice']}/GOLD)"
+    ]
+    detail = report.discrepancies[0].detail
+    assert (
+        "TopUp commanded by app-gateway (key cash-network:test), but only cash-network may write it" in detail
+    )
+
+
+async def test_credit_without_a_recorded_origin(world: World) -> None:
+    # A transfer credit whose payment has no authenticated origin (as rows written before the
+    # origin was recorded), and an overpayment credit whose event's origin is unknown.
+    pid = world.ids["transfer"]
+    await _sql(
+        world,
+        "UPDATE payments.payments SET commanded_by = NULL, key_id = NULL WHERE payment_id = $1",
+        "UPDATE payments.event_credits SET commanded_by = NULL, key_id = NULL",
+        args=(pid,),
+    )
+    report = await _reconcile(world)
+    subjects = _only(report, CREDITS_HAVE_PERMITTED_ORIGIN)
+    refund_id, event_id = await _row(
+        world.pools["payments"], "SELECT reference_id, event_id FROM event_credits"
+    )
+    assert subjects == [
+        f"payment {pid} (TRANSFER to {world.ids['bob']}/GOLD)",
+        f"event {event_id} (OVERPAYMENT_CREDIT to {world.ids['alice']}/GOLD, refund {refund_id})",
+    ]
+    assert all("has no authenticated origin recorded" in d.detail for d in report.discrepancies)
+
+
+async def test_credit_that_traces_to_no_command(world: World) -> None:
+    # Money that appeared by SQL: a balanced CASH_IN → GOLD posting with no payment behind it.
+    ghost, alice = uuid4(), world.ids["alice"]
+    await _sql(
+        world,
+        "INSERT INTO payments.ledger_entries"
+        "(payment_id, posting_kind, account, customer_id, amount, created_at) "
+        "VALUES ($1, 'TOP_UP', 'CASH_IN', NULL, -500000, now()), ($1, 'TOP_UP', 'GOLD', $2, 500000, now())",
+        args=(ghost, alice),
+    )
+    await _sql(
+        world,
+        "UPDATE payments.accounts SET balance = balance + 500000 WHERE customer_id = $1 AND kind = 'GOLD'",
+        args=(alice,),
+    )
+    report = await _reconcile(world)
+    assert _only(report, CREDITS_HAVE_PERMITTED_ORIGIN) == [f"payment {ghost} (TOP_UP to {alice}/GOLD)"]
+    assert "no payment, so no command, is recorded" in report.discrepancies[0].detail
+
+
+async def test_refund_commanded_by_a_principal_not_permitted_to(world: World) -> None:
+    # A refund of the Gold purchase, commanded by the app gateway: clean. Recorded as billing's
+    # (billing may not write Refund), or not recorded at all, it is a finding.
+    request_id = uuid4()
+    alice, gold = world.ids["alice"], world.ids["gold"]
+    await world.send(
+        Refund(request_id=request_id, customer_id=alice, payment_id=gold, amount=500_00, reason="returned")
+    )
+    row = await _row(
+        world.pools["payments"], "SELECT commanded_by, key_id FROM refunds WHERE refund_id = $1", request_id
+    )
+    assert row == ("app-gateway", "app-gateway:test")
+    assert (await _reconcile(world)).clean
+    await _sql(
+        world, "UPDATE payments.refunds SET commanded_by = 'billing' WHERE refund_id = $1", args=(request_id,)
+    )
+    report = await _reconcile(world)
+    subject = f"refund {request_id} (REFUND to {world.ids['alice']}/GOLD, payment {world.ids['gold']})"
+    assert _only(report, CREDITS_HAVE_PERMITTED_ORIGIN) == [subject]
+    assert "Refund commanded by billing (key app-gateway:test), but only app-gateway, cash-network" in (
+        report.discrepancies[0].detail
+    )
+    await _sql(world, "DELETE FROM payments.refunds WHERE refund_id = $1", args=(request_id,))
+    report = await _reconcile(world)
+    failing = report.of(CREDITS_HAVE_PERMITTED_ORIGIN)
+    assert [d.subject for d in failing] == [
+        f"payment {world.ids['gold']} (REFUND to {world.ids['alice']}/GOLD)"
+    ]
+    assert "no Refund is recorded for it" in failing[0].detail

@@ -27,7 +27,7 @@ from shared.contracts.common import (
     ServiceCategory,
     TariffProfile,
 )
-from shared.contracts.envelope import encode, new_envelope
+from shared.contracts.envelope import encode
 from shared.contracts.payments import (
     BonusRedemptionCancelled,
     BonusRedemptionRequested,
@@ -51,7 +51,10 @@ from shared.contracts.payments import (
     Transfer,
     TransferCompleted,
 )
+from shared.money import MAX_TIYN
+from shared.otp_seal import open_code
 from tests.integration.payments.conftest import Payments, until
+from tests.support.trust import envelope
 
 pytestmark = pytest.mark.integration
 T = 100  # tiyn per tenge
@@ -80,6 +83,23 @@ async def test_top_up_credits_wallet_and_gold(payments: Payments) -> None:
     [done] = await payments.outcome(c, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
     assert done.balance_after == 12_345
     assert await payments.balance(c, "WALLET") == 12_345
+
+
+async def test_a_top_up_past_the_largest_balance_is_declined_not_crashed(payments: Payments) -> None:
+    # Found by the fuzz suite: an authentic cash top-up that would overflow the balance failed in the
+    # handler until it was dead-lettered; it is now a decline with a reason, and nothing is credited.
+    c = await payments.customer()
+    first, second = uuid4(), uuid4()
+    await payments.publish(
+        TopUp(request_id=first, customer_id=c, channel=Channel.ATM, account=AccountKind.GOLD, amount=MAX_TIYN)
+    )
+    await payments.outcome(c, TopUpCompleted.TYPE, lambda p: p.request_id == first)
+    await payments.publish(
+        TopUp(request_id=second, customer_id=c, channel=Channel.ATM, account=AccountKind.GOLD, amount=1)
+    )
+    [rejected] = await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == second)
+    assert rejected.reason_code == ReasonCode.INVALID_AMOUNT
+    assert await payments.balance(c, "GOLD") == MAX_TIYN
 
 
 async def test_service_payment_completes_with_receipt_and_homebank_fee(payments: Payments) -> None:
@@ -175,7 +195,7 @@ async def test_red_bill_from_gold_and_cash_carry_paid_at(payments: Payments) -> 
         ("bonus_red", ReasonCode.BONUS_NOT_ALLOWED_FOR_RED),
         ("unknown_customer", ReasonCode.UNKNOWN_CUSTOMER),
         ("unknown_provider", ReasonCode.UNKNOWN_PROVIDER),
-        ("top_up_in_app", ReasonCode.CHANNEL_NOT_ALLOWED),
+        ("service_at_terminal", ReasonCode.CHANNEL_NOT_ALLOWED),
         ("red_funding_service", ReasonCode.FUNDING_NOT_ALLOWED),
         ("unknown_recipient", ReasonCode.UNKNOWN_CUSTOMER),
         ("same_account", ReasonCode.SAME_ACCOUNT_TRANSFER),
@@ -193,7 +213,8 @@ async def test_business_invalid_requests_are_rejected_with_a_reason(
         "bonus_red": PayRedBill(request_id=rid, customer_id=c, use_bonus=True, amount=10 * T),
         "unknown_customer": pay_service(c, 10 * T, request_id=rid),
         "unknown_provider": pay_service(c, 10 * T, request_id=rid, provider="unknown-x"),
-        "top_up_in_app": TopUp(request_id=rid, customer_id=c, account=AccountKind.GOLD, amount=10 * T),
+        # Signed by cash-network (its channel): authentic, but service payments are made in the app.
+        "service_at_terminal": pay_service(c, 10 * T, request_id=rid, channel=Channel.TERMINAL),
         "red_funding_service": pay_service(c, 10 * T, request_id=rid, funding=Funding.RED),
         "unknown_recipient": Transfer(request_id=rid, customer_id=c, to_customer_id=uuid4(), amount=10 * T),
         "same_account": Transfer(request_id=rid, customer_id=c, amount=10 * T),
@@ -209,15 +230,39 @@ async def test_business_invalid_requests_are_rejected_with_a_reason(
     assert rejected.command_type == cmd.TYPE
 
 
+async def test_a_top_up_in_the_app_is_refused_before_it_reaches_payments(payments: Payments) -> None:
+    """Only the cash network may command a top-up: an APP top-up, signed by the app gateway, never
+    reaches the service (dead letter ``not_permitted``); nothing is credited and nothing answered."""
+    c = await payments.customer()
+    rid = uuid4()
+    cmd = TopUp(request_id=rid, customer_id=c, account=AccountKind.GOLD, amount=10 * T)
+    assert cmd.channel == Channel.APP
+    await payments.publish_envelope(envelope(cmd, producer="app-gateway", occurred_at=payments.clock.now()))
+
+    def mine() -> list[dict[str, str]] | None:
+        hits = [h for k, _, h in payments.events.dead_letters if k == str(c).encode()]
+        return hits or None
+
+    [refused] = await until(mine)
+    assert refused["aqsha-dlq-reason"] == "not_permitted"
+    assert await payments.balance(c) == 0
+    assert [e for e in payments.events.of(c) if getattr(e.payload, "request_id", None) == rid] == []
+
+
 async def test_schema_invalid_and_non_json_commands_are_dead_lettered(payments: Payments) -> None:
     c = uuid4()
-    await payments.publish_raw("aqsha.payments.commands", b"not json", str(c).encode())
-    bad = new_envelope(pay_service(c, 10 * T), producer="test", occurred_at=payments.clock.now())
+    # Signed by a principal that may write commands: what is refused is the content.
+    await payments.publish_raw("aqsha.payments.commands", b"not json", str(c).encode(), "app-gateway")
+    bad = envelope(pay_service(c, 10 * T), occurred_at=payments.clock.now())
     raw = json.loads(encode(bad))
     raw["payload"]["amount"] = -5  # a negative amount fails the contract
-    await payments.publish_raw("aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode())
+    await payments.publish_raw(
+        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), bad.producer
+    )
     raw["payload"]["amount"] = 10.5  # floats are never money
-    await payments.publish_raw("aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode())
+    await payments.publish_raw(
+        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), bad.producer
+    )
 
     def mine() -> list[dict[str, str]] | None:
         hits = [h for k, _, h in payments.events.dead_letters if k == str(c).encode()]
@@ -238,7 +283,10 @@ async def _otp_payment(payments: Payments, c: UUID, amount: int = 6_000 * T) -> 
     [otp] = await payments.outcome(c, OtpRequested.TYPE, lambda p: p.payment_id == pending.payment_id)
     assert otp.phone == "+77011234567"
     assert otp.amount == amount
-    return pending.payment_id, otp.code
+    # OtpRequested v2 carries the code sealed for notify: open it as notify does.
+    code = open_code(otp, payments.settings.otp_keys().transport_key)
+    assert code not in otp.model_dump_json()  # never on Kafka in clear
+    return pending.payment_id, code
 
 
 async def test_otp_correct_code_completes_and_only_a_hash_is_stored(payments: Payments) -> None:
@@ -499,9 +547,10 @@ async def test_overpayment_refunded_by_billing_credits_gold_once(payments: Payme
     ev = OverpaymentRefunded(
         refund_id=uuid4(), customer_id=c, amount=250 * T, reason=next(iter(OverpaymentReason))
     )
-    env = new_envelope(ev, producer="billing", occurred_at=payments.clock.now())
+    env = envelope(ev, occurred_at=payments.clock.now())
+    assert env.producer == "billing"
     for _ in range(2):  # a redelivery has no effect
-        await payments.publish_raw("aqsha.billing.events", encode(env), str(c).encode())
+        await payments.publish_envelope(env)
     await until(lambda: payments.pool.fetchval("SELECT true FROM inbox WHERE event_id = $1", env.event_id))
     await until(
         lambda: payments.pool.fetchval(

@@ -42,6 +42,12 @@ SAMPLES: Final[Mapping[str, Mapping[str, Any]]] = {
         "reason_code": "INSUFFICIENT_FUNDS",
         "failed_at": datetime(2026, 3, 20, 9, 32, tzinfo=UTC),
     },
+    "CustomerPhoneChanged": {
+        "customer_id": "c-42",
+        "phone": "+77017654321",
+        "changed_at": datetime(2026, 3, 20, 9, 5, tzinfo=UTC),
+        "verification_ref": "branch-017:42",
+    },
     "OtpRequested": {
         "payment_id": "pay-7f3a",
         "code": "482915",
