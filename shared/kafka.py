@@ -631,12 +631,19 @@ async def assign_from_beginning(
 async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | None = None) -> list[str]:
     """Create every registry topic and its dead-letter topic that does not exist yet; return those created.
 
-    Topics as code: partitions and retention come from ``shared.topics``. Existing topics are left
-    as they are (a partition increase is an operator decision, as it moves keys).
+    Topics as code: partitions, retention and ``segment.ms`` come from ``shared.topics``, the
+    replication factor and ``min.insync.replicas`` from ``settings`` (``shared.topic_config``, the rule
+    the Strimzi manifests follow too). Existing topics are left as they are (a partition increase is
+    an operator decision, as it moves keys).
     """
-    wanted: list[tuple[str, int, int]] = []
+    from shared.topic_config import topic_config
+
+    wanted: list[tuple[str, int, dict[str, str]]] = []
     for spec in specs if specs is not None else all_topics(include_dlq=True):
-        wanted.append((resolve(spec.name, settings.topic_suffix), spec.partitions, spec.retention_ms))
+        rf, min_isr = settings.replication_factor, settings.min_insync_replicas
+        config = topic_config(spec, replication_factor=rf, min_insync_replicas=min_isr)
+        name = resolve(spec.name, settings.topic_suffix)
+        wanted.append((name, spec.partitions, {key: str(value) for key, value in config.items()}))
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap.split(","), client_id=settings.client_id,
                                 **_admin_security(settings))  # fmt: skip
     await admin.start()
@@ -647,9 +654,9 @@ async def ensure_topics(settings: KafkaSettings, specs: Iterable[TopicSpec] | No
                 name,
                 num_partitions=parts,
                 replication_factor=settings.replication_factor,
-                topic_configs={"retention.ms": str(retention)},
+                topic_configs=config,
             )
-            for name, parts, retention in wanted
+            for name, parts, config in wanted
             if name not in existing
         ]
         if new:

@@ -28,6 +28,9 @@ class KafkaSettings(BaseSettings):
     ssl_certfile: str | None = None
     ssl_keyfile: str | None = None
     replication_factor: int = Field(1, ge=1, description="Replication factor for topics we create.")
+    min_insync_replicas: int = Field(
+        1, ge=1, description="min.insync.replicas of topics we create (at most replication_factor)."
+    )
     max_handler_attempts: int = Field(3, ge=1, description="Attempts before a message is dead-lettered.")
     dlq_publish_timeout_s: float = Field(10.0, gt=0, description="Bound on one dead-letter publish.")
     retry_backoff_ms: int = Field(50, ge=0, description="First retry delay; doubles per attempt.")

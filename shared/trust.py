@@ -43,7 +43,7 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -60,6 +60,30 @@ HEADER_KEY_ID: Final = "aqsha-key-id"
 SIGNATURE_HEADERS: Final = (HEADER_KEY_ID, HEADER_SIGNATURE)
 _DOMAIN: Final = b"aqsha-record-signature-v1"
 TEST_DISABLE_ENV: Final = "AQSHA_TEST_DISABLE_VERIFICATION"
+
+#: The headers of every record on an aqsha topic (docs/security.md): the envelope's ids mirrored for
+#: tools, and the producer's Ed25519 signature, which consumers verify before any effect.
+RECORD_HEADERS_SCHEMA: Final[dict[str, Any]] = {
+    "type": "object",
+    "description": "Kafka headers of an aqsha record. The signature covers the topic, key and value; the "
+    "other headers are unsigned hints for tools (consumers rely only on the signed value).",
+    "required": ["aqsha-key-id", "aqsha-signature"],
+    "properties": {
+        "aqsha-key-id": {
+            "type": "string",
+            "pattern": "^[a-z-]+:[0-9a-f]{16}$",
+            "description": "The signing key, <principal>:<16 hex of sha256(public key)> (trust registry).",
+        },
+        "aqsha-signature": {
+            "type": "string",
+            "description": "base64url Ed25519 signature over shared.trust.signing_input(topic, key, value).",
+        },
+        "aqsha-type": {"type": "string", "description": "The envelope's type (unsigned hint)."},
+        "aqsha-event-id": {"type": "string", "format": "uuid", "description": "The envelope's event_id."},
+        "aqsha-correlation-id": {"type": "string", "format": "uuid", "description": "The correlation id."},
+        "aqsha-schema-version": {"type": "string", "description": "The envelope's schema_version."},
+    },
+}
 
 #: Reasons a record is refused (``aqsha-dlq-reason``), in the order they are checked.
 REASONS: Final = (
@@ -326,8 +350,8 @@ def check_permitted(spec: TopicSpec, origin: Origin, envelope: Any, record_key: 
         raise Untrusted(
             "producer_mismatch", f"envelope says producer {envelope.producer!r}, signed by {origin.principal}"
         )
-    payload_key = getattr(payload, spec.key_field, None)
-    expected = payload_key.isoformat() if hasattr(payload_key, "isoformat") else payload_key
+    payload_key: Any = getattr(payload, spec.key_field, None)
+    expected = payload_key.isoformat() if isinstance(payload_key, date) else payload_key
     record = record_key.decode(errors="replace") if record_key is not None else None
     if expected is None or record != str(expected) or envelope.key != str(expected):
         raise Untrusted(

@@ -22,6 +22,7 @@ import difflib
 import logging
 import os
 import sys
+import tempfile
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -30,6 +31,8 @@ from typing import Any
 import yaml
 from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
+
+from shared.trust import RECORD_HEADERS_SCHEMA, keyring_env, write_keyring
 
 ROOT = Path(__file__).resolve().parents[2]
 OUT_DIR = ROOT / "docs" / "asyncapi"
@@ -53,9 +56,17 @@ def _isolated() -> Iterator[None]:
         del os.environ[key]
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    # Services refuse to build without their signing key and the trust registry: throwaway ones
+    # (the documents do not depend on them).
+    keys = tempfile.TemporaryDirectory(prefix="aqsha-asyncapi-")
+    os.environ.update(keyring_env(Path(keys.name)))
+    write_keyring(Path(keys.name))
     try:
         yield
     finally:
+        keys.cleanup()
+        for key in [k for k in os.environ if k.startswith("AQSHA_")]:
+            del os.environ[key]
         os.environ.update(saved_env)
         for handler in list(root.handlers):
             if handler not in handlers:
@@ -71,7 +82,10 @@ def _payments() -> KafkaBroker:
     from services.payments.settings import PaymentsSettings
     from shared.settings import KafkaSettings
 
-    return PaymentsRuntime(PaymentsSettings(kafka=KafkaSettings(bootstrap=BOOTSTRAP))).broker
+    settings = PaymentsSettings(
+        kafka=KafkaSettings(bootstrap=BOOTSTRAP), **_throwaway_otp_keys(hash_key=True)
+    )
+    return PaymentsRuntime(settings).broker
 
 
 def _bonus() -> KafkaBroker:
@@ -95,7 +109,23 @@ def _notify() -> KafkaBroker:
     from services.notify.settings import NotifySettings
     from shared.settings import KafkaSettings
 
-    return _broker_of(create_app(NotifySettings(kafka=KafkaSettings(bootstrap=BOOTSTRAP))))
+    settings = NotifySettings(kafka=KafkaSettings(bootstrap=BOOTSTRAP), **_throwaway_otp_keys())
+    return _broker_of(create_app(settings))
+
+
+def _throwaway_otp_keys(*, hash_key: bool = False) -> dict[str, Any]:
+    """Fresh OTP keys for an app that is only built, never started (payments and notify refuse to
+    build without them outside development mode); the documents do not depend on them."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    from shared.otp_seal import generate_key
+
+    keys: dict[str, Any] = {"otp_transport_key": SecretStr(generate_key())}
+    if hash_key:
+        keys["otp_hash_key"] = SecretStr(secrets.token_urlsafe(32))
+    return keys
 
 
 def _broker_of(app: Any) -> KafkaBroker:
@@ -130,7 +160,35 @@ def document(service: str) -> dict[str, Any]:
         schema_version="3.0.0",
     ).to_specification()
     data: dict[str, Any] = spec.to_jsonable()
-    return _drop_empty_payloads(data)
+    return _add_trust(_drop_empty_payloads(data))
+
+
+SECURITY_SCHEMES: dict[str, Any] = {
+    "recordSignature": {
+        "type": "asymmetricEncryption",
+        "description": "Every record is signed by its producer with Ed25519 (aqsha-key-id, aqsha-signature "
+        "headers); consumers verify it against the trust registry and the topic registry's producer "
+        "permissions, and dead-letter what fails (docs/security.md).",
+    },
+    "saslScram": {
+        "type": "scramSha512",
+        "description": "Broker authentication per principal (Strimzi KafkaUser, compose users) with ACLs "
+        "(docs/deploy.md).",
+    },
+}
+
+
+def _add_trust(data: dict[str, Any]) -> dict[str, Any]:
+    """The signature headers on every message but dead letters, and the security schemes."""
+    components = data.setdefault("components", {})
+    components.setdefault("schemas", {})["AqshaRecordHeaders"] = RECORD_HEADERS_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for name, message in components.get("messages", {}).items():
+        if ".dlq:" not in name:
+            message["headers"] = {"$ref": "#/components/schemas/AqshaRecordHeaders"}
+    for server in data.get("servers", {}).values():
+        server["security"] = [{"$ref": f"#/components/securitySchemes/{k}"} for k in SECURITY_SCHEMES]
+    return data
 
 
 EMPTY = {"$ref": "#/components/schemas/EmptyPayload"}

@@ -126,16 +126,35 @@ def topics_apply(as_json: JsonOpt = False) -> None:
 def send(
     file: Annotated[str, typer.Argument(help="JSON file with the command(s), or - for stdin.")],
     force: Annotated[bool, typer.Option("--force", help="Also allow events (not only commands).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and print, do not produce.")] = False,
-    producer: Annotated[str, typer.Option(help="Envelope producer name.")] = "ops-cli",
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate, sign and print, do not produce.")
+    ] = False,
+    key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--key",
+            metavar="FILE",
+            help="Signing key (Ed25519 PEM). Default: AQSHA_TRUST_SIGNING_KEY_FILE.",
+        ),
+    ] = None,
+    as_: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            metavar="PRINCIPAL",
+            help="Principal to sign as (default: the key file's stem). With only AQSHA_TRUST_KEYS_DIR "
+            "set, its <PRINCIPAL>.pem is the key.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Validate command(s) against their contract and produce them with the right key and aqsha-* headers.
+    """Validate command(s) against their contract, sign them and produce them with the right key and headers.
 
     Input: {"type": "PayService", "payload": {...}} ("data" also accepted), a full envelope (with
-    event_id), an array of them, or one per line.
+    event_id), an array of them, or one per line. The envelope's producer is the signing principal,
+    and a document that principal may not write is refused before anything is sent.
     """
-    from shared.ops.kafka_tools import load_documents, prepare, produce, render_sent
+    from shared.ops.kafka_tools import load_documents, operator_signer, prepare, produce, render_sent
 
     if file == "-":
         text = sys.stdin.read()
@@ -145,11 +164,13 @@ def send(
         except OSError as exc:
             raise fail(f"cannot read {file}: {exc.strerror}", 2) from None
     cfg = settings()
+    signer = _usage(operator_signer, cfg.trust, key_file=key_file, principal=as_)
     docs = _usage(load_documents, text)
     outgoing = []
     for i, doc in enumerate(docs):
         try:
-            outgoing.append(prepare(doc, suffix=cfg.kafka.topic_suffix, force=force, producer=producer))
+            message = prepare(doc, producer=signer.principal, suffix=cfg.kafka.topic_suffix, force=force)
+            outgoing.append(message.signed_by(signer))
         except OpsError as exc:
             where = f"message {i + 1}: " if len(docs) > 1 else ""
             raise fail(where + exc.message, exc.code) from None
@@ -320,9 +341,14 @@ def billing_run_day(
     by: Annotated[str, typer.Option("--by", help="requested_by recorded with the run.")] = "ops-cli",
     as_json: JsonOpt = False,
 ) -> None:
-    """Run billing's business day for DATE: produce RunBusinessDay, or with --direct run it in-process."""
+    """Run billing's business day for DATE: produce RunBusinessDay, or with --direct run it in-process.
+
+    Via Kafka the command is signed as the principal ops (AQSHA_TRUST_SIGNING_KEY_FILE, or ops.pem
+    of AQSHA_TRUST_KEYS_DIR).
+    """
     from shared.ops.kafka_tools import render_sent
     from shared.ops.service_tools import (
+        business_day_signer,
         parse_date,
         render_day_report,
         run_day_direct,
@@ -335,7 +361,8 @@ def billing_run_day(
         report = run(run_day_direct(cfg, day, by))
         echo(dumps(report) if as_json else render_day_report(report))
         return
-    sent = run(run_day_via_kafka(cfg, day, by))
+    signer = _usage(business_day_signer, cfg)
+    sent = run(run_day_via_kafka(cfg, day, by, signer))
     if as_json:
         echo(dumps(sent))
     else:

@@ -1,11 +1,13 @@
 """The ``make run`` demo: four customers, a month of Kaspi life, every outcome checked.
 
 It talks to the running platform the way its users do: it produces commands and the upstream
-events it stands in for (customer registration, Red account opening) to Kafka, reads one-time codes
-from the SMS the customer "received" (notify's SMS webhook, simulated by the platform), and
-watches the decoded event stream, which it prints as a live feed. Time is simulated: the demo moves
-the platform's shared clock (``shared.clock.OffsetFileClock``) to each business day of
-October–November 2025 and sends billing ``RunBusinessDay`` for it.
+events it stands in for (customer registration, Red account opening) to Kafka, each signed by the
+outside system that would send it in production (``shared.trust.producer_for``: the app gateway,
+the cash network, onboarding, Red origination, ops) with the run's development keyring. It reads
+one-time codes from the SMS the customer "received" (notify's SMS webhook, simulated by the
+platform), and watches the decoded event stream, which it prints as a live feed. Time is
+simulated: the demo moves the platform's shared clock (``shared.clock.OffsetFileClock``) to each
+business day of October–November 2025 and sends billing ``RunBusinessDay`` for it.
 
 Every step states what must happen (amounts, fees, bonus, bills, penalties); a missed or different
 outcome is recorded, the summary lists every check, and the exit code is non-zero if any failed.
@@ -20,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -55,7 +58,9 @@ from shared.money import fmt_tiyn
 from shared.money import tenge_to_tiyn as tenge
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
+from shared.trust import Keyring, Origin, check_permitted, producer_for
 
+#: ``requested_by`` of the business days the demo runs.
 PRODUCER = "aqsha-demo"
 NS = UUID("6f0e7f52-7c1e-4f0a-9a55-0d3c1b2a4e10")
 OTP_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
@@ -199,7 +204,7 @@ def describe(env: Envelope[Contract], names: dict[str, str]) -> str:
 class Feed:
     """Consumes the event topics (no consumer group), prints each event, and lets steps wait for one."""
 
-    bootstrap: str
+    client: dict[str, Any]  # aiokafka keyword arguments: bootstrap servers and login
     suffix: str
     names: dict[str, str]
     clock: OffsetFileClock
@@ -211,7 +216,7 @@ class Feed:
 
     async def start(self) -> None:
         """Assign every partition of the feed topics from the beginning and start consuming."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None)
+        consumer = AIOKafkaConsumer(**self.client, enable_auto_commit=False, group_id=None)
         await consumer.start()
         await assign_from_beginning(consumer, [resolve(name, self.suffix) for name in FEED_TOPICS])
         self._consumer = consumer
@@ -267,6 +272,14 @@ def _has(env: Envelope[Contract], fields: dict[str, object]) -> bool:
     return all(getattr(env.payload, k, None) == v for k, v in fields.items())
 
 
+def platform_keyring(platform: Platform) -> Keyring:
+    """The signing keys of the outside systems the demo acts for: the run's ``trust.keys_dir``."""
+    keys_dir = platform.settings().trust.keys_dir
+    if keys_dir is None:
+        raise RuntimeError("the platform has no development keyring (AQSHA_TRUST_KEYS_DIR): prepare() it")
+    return Keyring.from_dir(Path(keys_dir))
+
+
 # -- the demo ---------------------------------------------------------------------------------------
 @dataclass
 class Demo:
@@ -277,6 +290,7 @@ class Demo:
     checks: Checks = field(init=False)
     feed: Feed = field(init=False)
     producer: AIOKafkaProducer = field(init=False)
+    keyring: Keyring = field(init=False)
     clock: OffsetFileClock = field(init=False)
     pool: asyncpg.Pool | None = None
 
@@ -284,9 +298,8 @@ class Demo:
         self.checks = Checks(say=self.say)
         self.clock = OffsetFileClock(self.platform.clock_file)
         names = {str(c.id): c.first_name for c in CUSTOMERS}
-        self.feed = Feed(
-            self.platform.endpoints.kafka, self.platform.topic_suffix, names, self.clock, self.say
-        )
+        self.feed = Feed(self.platform.endpoints.client_kwargs("demo-feed"), self.platform.topic_suffix,
+                         names, self.clock, self.say)  # fmt: skip
 
     # -- plumbing
     def at(self, moment: datetime) -> None:
@@ -295,11 +308,22 @@ class Demo:
         self.clock.offset()
 
     async def publish(self, payload: Contract, *, key: str | None = None) -> Envelope[Contract]:
-        """Produce a command or upstream event to its topic, keyed as the registry says."""
-        env = new_envelope(payload, key=key, producer=PRODUCER, occurred_at=self.clock.now())
-        topic = resolve(topic_for_contract(env.type).name, self.platform.topic_suffix)
+        """Produce a command or upstream event to its topic, keyed as the registry says, and signed.
+
+        The producer and signer is the outside system that sends it in production
+        (``shared.trust.producer_for``: for payments commands the channel and funding decide).
+        """
+        principal = producer_for(payload)
+        signer = self.keyring.signer(principal)
+        env = new_envelope(payload, key=key, producer=principal, occurred_at=self.clock.now())
+        spec = topic_for_contract(env.type)
+        topic = resolve(spec.name, self.platform.topic_suffix)
+        value, record_key = encode(env), env.key.encode()
+        # What the services would refuse (channel rule, writers, keys) is a demo bug: fail here, clearly.
+        check_permitted(spec, Origin(principal, signer.key_id), env, record_key)
         headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
-        await self.producer.send_and_wait(topic, encode(env), key=env.key.encode(), headers=headers)
+        headers += signer.sign_list(topic, record_key, value)
+        await self.producer.send_and_wait(topic, value, key=record_key, headers=headers)
         return env
 
     def step(self, title: str) -> None:
@@ -392,7 +416,8 @@ class Demo:
     # -- the story
     async def run(self) -> int:
         """The whole scenario; returns the exit code."""
-        self.producer = AIOKafkaProducer(bootstrap_servers=self.platform.endpoints.kafka, acks="all")
+        self.keyring = platform_keyring(self.platform)
+        self.producer = AIOKafkaProducer(**self.platform.endpoints.client_kwargs("demo"), acks="all")
         await self.producer.start()
         self.pool = await asyncpg.create_pool(self.platform.dsn, min_size=1, max_size=2)
         self.at(START)

@@ -21,7 +21,6 @@ SECRET_VARIABLES = frozenset(
         "AQSHA_TRUST_REGISTRY_FILE",
         "AQSHA_OTP_HASH_KEY",
         "AQSHA_OTP_TRANSPORT_KEY",
-        "AQSHA_NOTIFY_CODE_HASH_KEY",
     }
 )
 
@@ -35,6 +34,4 @@ def write_dev_secrets(directory: Path) -> dict[str, str]:
         "AQSHA_OTP_HASH_KEY": secrets.token_urlsafe(32),
         # payments -> notify: the AEAD key that seals one-time codes on Kafka (32 bytes, base64).
         "AQSHA_OTP_TRANSPORT_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
-        # notify: HMAC key of what it keeps of a code.
-        "AQSHA_NOTIFY_CODE_HASH_KEY": secrets.token_urlsafe(32),
     }

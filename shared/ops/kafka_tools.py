@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Final
 from uuid import UUID
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from pydantic import ValidationError
 
-from shared.contracts.base import Contract
+from shared.contracts.base import Contract, mask_sensitive
 from shared.contracts.envelope import (
     HEADER_TYPE,
     ContractError,
@@ -40,6 +41,7 @@ from shared.kafka import (
     DLQ_TOPIC,
     ensure_topics,
 )
+from shared.logging import mask_text, mask_value
 from shared.ops.common import (
     EXIT_USAGE,
     OpsError,
@@ -51,13 +53,23 @@ from shared.ops.common import (
     table,
 )
 from shared.ops.render import decode_headers, display_payload, fmt_ts_ms, short
-from shared.settings import KafkaSettings
-from shared.topics import TOPICS, TopicSpec, all_topics, dlq_name, dlq_spec, resolve, topic_for_contract
+from shared.settings import KafkaSettings, TrustSettings
+from shared.topics import (
+    PRINCIPALS,
+    TOPICS,
+    TopicSpec,
+    all_topics,
+    dlq_name,
+    dlq_spec,
+    resolve,
+    topic_for_contract,
+)
+from shared.trust import Origin, Signer, TrustRegistry, Untrusted, check_permitted
 
 Echo = Callable[[str], None]
 
-#: Default producer name of envelopes built by ``aqsha send``.
-PRODUCER: Final = "ops-cli"
+#: Where ``aqsha send`` and ``aqsha billing run-day`` find the operator's signing key.
+SIGNING_KEY_ENV: Final = "AQSHA_TRUST_SIGNING_KEY_FILE"
 #: Consumer group whose committed offsets on ``<topic>.dlq`` mark what ``dlq redrive`` already resent.
 REDRIVE_GROUP: Final = "aqsha-ops-redrive"
 #: Headers added to a redriven record.
@@ -188,15 +200,83 @@ async def apply_topics(settings: KafkaSettings) -> tuple[list[str], list[TopicSt
 # --------------------------------------------------------------------------------------------- send
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """A validated envelope and where it goes."""
+    """A validated envelope, where it goes and, once ``signed_by`` its producer, its signed bytes."""
 
     envelope: Envelope[Any]
     topic: str
+    #: The record value (the envelope JSON) the signature covers; empty until signed.
+    value: bytes = b""
+    #: The ``aqsha-key-id``/``aqsha-signature`` headers; empty until signed.
+    signature: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> bytes:
+        """The record key (the envelope key)."""
+        return self.envelope.key.encode()
 
     @property
     def headers(self) -> dict[str, str]:
-        """The aqsha-* headers mirroring the envelope."""
-        return envelope_headers(self.envelope)
+        """The aqsha-* headers mirroring the envelope, and the signature headers once signed."""
+        return {**envelope_headers(self.envelope), **self.signature}
+
+    def signed_by(self, signer: Signer) -> Outgoing:
+        """This message signed for its concrete topic by ``signer``, who must be the envelope's producer."""
+        if signer.principal != self.envelope.producer:
+            raise ValueError(
+                f"envelope producer {self.envelope.producer!r} is not the signer {signer.principal!r}"
+            )
+        value = encode(self.envelope)
+        return replace(self, value=value, signature=signer.sign(self.topic, self.key, value))
+
+
+def operator_signer(
+    trust: TrustSettings,
+    *,
+    key_file: Path | None = None,
+    principal: str | None = None,
+    key_option: bool = True,
+) -> Signer:
+    """The key an operator command signs with; ``OpsError`` (2) when there is none or it is unusable.
+
+    The key is ``key_file`` (``--key``), else ``AQSHA_TRUST_SIGNING_KEY_FILE``, else, when
+    ``principal`` is named, ``<AQSHA_TRUST_KEYS_DIR>/<principal>.pem`` (a development keyring). The
+    principal is ``principal`` (``--as``), else the key file's stem (``ops.pem`` signs as ``ops``).
+    When a trust registry is configured the key must be in it: consumers refuse any other.
+    """
+    path = key_file or trust.signing_key_file
+    if path is None and principal is not None and trust.keys_dir is not None:
+        path = Path(trust.keys_dir) / f"{principal}.pem"
+    if path is None:
+        how = f"set {SIGNING_KEY_ENV}" + (" or pass --key FILE" if key_option else "")
+        if key_option and trust.keys_dir is not None:
+            how += " (or name a principal of AQSHA_TRUST_KEYS_DIR with --as PRINCIPAL)"
+        for_ = f" for {principal}" if principal else ""
+        raise OpsError(f"no signing key{for_}: {how}; nothing was sent", EXIT_USAGE)
+    path = Path(path)
+    name = principal or path.stem
+    if name not in PRINCIPALS:
+        hint = "" if principal else " (the key file's stem; --as PRINCIPAL names another)"
+        raise OpsError(f"unknown principal {name!r}{hint}; known: {', '.join(PRINCIPALS)}", EXIT_USAGE)
+    try:
+        signer = Signer.from_file(path, name)
+    except RuntimeError as exc:  # unreadable: the message names the file
+        raise OpsError(str(exc), EXIT_USAGE) from None
+    except (ValueError, TypeError):  # malformed, encrypted, or not Ed25519
+        raise OpsError(
+            f"cannot sign with {path}: not an unencrypted Ed25519 private key (PEM)", EXIT_USAGE
+        ) from None
+    if trust.registry_file is not None:
+        try:
+            registry = TrustRegistry.load(Path(trust.registry_file))
+        except RuntimeError as exc:
+            raise OpsError(str(exc), EXIT_USAGE) from None
+        if signer.key_id not in registry.keys:
+            raise OpsError(
+                f"key {signer.key_id} ({path}) is not in the trust registry {trust.registry_file}: "
+                "consumers would dead-letter everything it signs (unknown_key)",
+                EXIT_USAGE,
+            )
+    return signer
 
 
 def _validation_message(exc: ValidationError) -> str:
@@ -232,9 +312,9 @@ _SHORT_FIELDS = frozenset({"type", "schema_version", "payload", "data", "key", "
 def prepare(
     doc: dict[str, Any],
     *,
+    producer: str,
     suffix: str = "",
     force: bool = False,
-    producer: str = PRODUCER,
     now: datetime | None = None,
 ) -> Outgoing:
     """Validate one ``send`` input against its contract and build its envelope; ``OpsError`` (2) if invalid.
@@ -243,6 +323,10 @@ def prepare(
     form ``{"type": "PayService", "payload": {...}}`` (``data`` is accepted for ``payload``;
     optional ``schema_version``, ``correlation_id``, and ``key`` for a topic not keyed by a
     payload field), wrapped by ``new_envelope``. Only commands unless ``force``.
+
+    ``producer`` is the principal that signs it: the short form's envelope names it, a full
+    envelope must already name it, and the registry must let it write the contract (incl. the
+    channel rule): what consumers would refuse is refused here, before anything is sent.
     """
     type_name = doc.get("type")
     if not isinstance(type_name, str) or not type_name:
@@ -276,7 +360,7 @@ def prepare(
                 f"({spec.name} is keyed by {field_name})",
                 EXIT_USAGE,
             )
-        return Outgoing(env, resolve(spec.name, suffix))
+        return _permitted(Outgoing(env, resolve(spec.name, suffix)), spec, producer)
     unknown = sorted(set(doc) - _SHORT_FIELDS)
     if unknown:
         raise OpsError(
@@ -311,7 +395,19 @@ def prepare(
         )
     except (ValueError, ValidationError) as exc:
         raise OpsError(f"invalid {type_name}: {exc}", EXIT_USAGE) from None
-    return Outgoing(env, resolve(spec.name, suffix))
+    return _permitted(Outgoing(env, resolve(spec.name, suffix)), spec, producer)
+
+
+def _permitted(out: Outgoing, spec: TopicSpec, producer: str) -> Outgoing:
+    """``out`` if ``producer`` may write it (``shared.trust.check_permitted``), else ``OpsError`` (2)."""
+    try:
+        check_permitted(spec, Origin(producer, f"{producer}:local"), out.envelope, out.key)
+    except Untrusted as exc:
+        raise OpsError(
+            f"refused: {exc.message} (signing as {producer}; consumers would dead-letter it as {exc.reason})",
+            EXIT_USAGE,
+        ) from None
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +423,13 @@ class Sent:
 
 
 async def produce(settings: KafkaSettings, messages: Sequence[Outgoing]) -> list[Sent]:
-    """Produce validated envelopes (value = envelope JSON, key, aqsha-* headers) and wait for the acks."""
+    """Produce signed envelopes (value = envelope JSON, key, aqsha-* and signature headers); wait for acks.
+
+    Every message must be ``signed_by`` its producer first: consumers dead-letter unsigned records.
+    """
+    unsigned = [m.envelope.type for m in messages if not m.signature]
+    if unsigned:
+        raise ValueError(f"unsigned message(s) {', '.join(unsigned)}: sign them (Outgoing.signed_by) first")
     producer = await _producer(settings)
     try:
         topics = await _broker_topics(producer)
@@ -338,8 +440,8 @@ async def produce(settings: KafkaSettings, messages: Sequence[Outgoing]) -> list
             meta = await asyncio.wait_for(
                 producer.send_and_wait(
                     m.topic,
-                    encode(m.envelope),
-                    key=m.envelope.key.encode(),
+                    m.value,
+                    key=m.key,
                     headers=[(k, v.encode()) for k, v in m.headers.items()],
                 ),
                 TIMEOUT_S,
@@ -401,11 +503,49 @@ class Item:
             "headers": self.headers,
         }
         if self.envelope is not None:
-            out["envelope"] = self.envelope.model_dump(mode="json", serialize_as_any=True)
+            out["envelope"] = masked_envelope(self.envelope)
         else:
             out["error"] = self.error
-            out["value"] = self.value.decode("utf-8", errors="replace")
+            out["value"] = masked_value(self.value)
         return out
+
+
+# Operators see records masked: fields marked sensitive in the contracts (codes, sealed codes,
+# phones, IINs, names, e-mails) never reach a terminal in clear (shared.contracts.base.mask_sensitive).
+def masked_envelope(env: Envelope[Any]) -> dict[str, Any]:
+    """The envelope as JSON data (raw tiyn) with the payload's sensitive fields masked."""
+    out = env.model_dump(mode="json", serialize_as_any=True)
+    out["payload"] = mask_sensitive(type(env.payload), out["payload"])
+    return out
+
+
+def masked_display(payload: Contract) -> dict[str, Any]:
+    """A payload for humans (money formatted) with its sensitive fields masked."""
+    return mask_sensitive(type(payload), display_payload(payload))
+
+
+def masked_value(value: bytes) -> str:
+    """A raw record value as text, masked: the payload by its contract's schema when the envelope names a
+    known contract, else by field names and digit patterns (``shared.logging``); text that is not JSON
+    by digit and ``code=`` patterns. Unchanged, byte for byte, when nothing in it is sensitive."""
+    text = value.decode("utf-8", errors="replace")
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return mask_text(text)
+    masked: Any
+    if isinstance(doc, dict) and isinstance(doc.get("payload"), dict):
+        type_name, version = doc.get("type"), doc.get("schema_version")
+        model = (
+            contract_for(type_name, version)
+            if isinstance(type_name, str) and isinstance(version, int) and not isinstance(version, bool)
+            else None
+        )
+        payload = mask_sensitive(model, doc["payload"]) if model is not None else mask_value(doc["payload"])
+        masked = {**doc, "payload": payload}
+    else:
+        masked = mask_value(doc)
+    return text if masked == doc else json.dumps(masked, ensure_ascii=False)
 
 
 def to_item(record: ConsumerRecord[bytes, bytes]) -> Item:
@@ -457,14 +597,14 @@ def render_item(item: Item) -> str:
         )
     if item.envelope is None:
         lines.append(f"  undecodable: {item.error}")
-        lines.append(f"  value: {short(item.value.decode('utf-8', errors='replace'), 300)}")
+        lines.append(f"  value: {short(masked_value(item.value), 300)}")
         return "\n".join(lines)
     env = item.envelope
     lines.append(
         f"  event_id={env.event_id} correlation_id={env.correlation_id} producer={env.producer} "
         f"occurred_at={env.occurred_at.isoformat()}"
     )
-    body = json.dumps(display_payload(env.payload), ensure_ascii=False, indent=2)
+    body = json.dumps(masked_display(env.payload), ensure_ascii=False, indent=2)
     lines.extend("  " + line for line in body.splitlines())
     return "\n".join(lines)
 
@@ -579,7 +719,7 @@ class DeadLetter:
             "attempts": h.get(DLQ_ATTEMPTS),
             "redriven": self.redriven,
             "headers": h,
-            "value": self.item.value.decode("utf-8", errors="replace"),
+            "value": masked_value(self.item.value),
         }
 
 
@@ -731,11 +871,11 @@ def render_dlq_show(letter: DeadLetter) -> str:
     ]
     if letter.item.envelope is not None:
         lines.append("  payload:")
-        body = json.dumps(display_payload(letter.item.envelope.payload), ensure_ascii=False, indent=2)
+        body = json.dumps(masked_display(letter.item.envelope.payload), ensure_ascii=False, indent=2)
         lines.extend("    " + line for line in body.splitlines())
     else:
         lines.append(f"  value ({letter.item.error}):")
-        lines.append("    " + letter.item.value.decode("utf-8", errors="replace")[:4000])
+        lines.append("    " + d["value"][:4000])
     return "\n".join(lines)
 
 
@@ -752,8 +892,17 @@ class Redriven:
 
 
 def redrive_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]]:
-    """The original headers without ``aqsha-dlq-*``, plus where and when it was redriven."""
-    kept = [(k, v.encode()) for k, v in letter.item.headers.items() if not k.startswith(DLQ_HEADER_PREFIX)]
+    """The original headers without ``aqsha-dlq-*``, plus where and when it was redriven.
+
+    The producer's ``aqsha-key-id``/``aqsha-signature`` stay: they sign the original topic, key and
+    value, which a redrive keeps, so the record verifies again (``shared.trust``).
+    """
+    dropped = (REDRIVEN_FROM, REDRIVEN_AT)  # a letter redriven before gets fresh ones
+    kept = [
+        (k, v.encode())
+        for k, v in letter.item.headers.items()
+        if not k.startswith(DLQ_HEADER_PREFIX) and k not in dropped
+    ]
     kept.append(
         (REDRIVEN_FROM, f"{letter.item.topic}[{letter.item.partition}]@{letter.item.offset}".encode())
     )
@@ -812,9 +961,10 @@ async def redrive(
 ) -> list[Redriven]:
     """Send dead letters back to their original topic, then remember them (redrive group offsets).
 
-    Key, value and headers are the original ones (minus ``aqsha-dlq-*``, plus ``aqsha-redriven-*``);
-    the original partition is kept. Produce first, commit after: a crash in between resends,
-    which the consumers' inbox and idempotency keys make harmless.
+    Key, value and headers are the original ones (minus ``aqsha-dlq-*``, plus ``aqsha-redriven-*``),
+    so the producer's signature still verifies; the original topic and partition are kept. Produce
+    first, commit after: a crash in between resends, which the consumers' inbox and idempotency
+    keys make harmless.
     """
     if not letters:
         return []

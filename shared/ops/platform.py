@@ -56,6 +56,7 @@ from shared.devinfra import (
     stop_owned,
 )
 from shared.kafka import ensure_topics
+from shared.ops.common import kafka_client_kwargs
 from shared.ops.devsecrets import SECRET_VARIABLES, write_dev_secrets
 from shared.ops.kafka_tools import compute_lag, consumer_groups
 from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings, TrustSettings
@@ -80,10 +81,22 @@ class Endpoints:
     redis_url: str
     kinds: dict[str, str]
     owned: list[Any] = field(default_factory=list)
+    #: ``AQSHA_KAFKA_*`` login settings per client: ``""`` for the platform's own tools (topics, the
+    #: demo, lag), a service name for that service. None at all: PLAINTEXT (the local broker).
+    kafka_auth: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def stop(self) -> None:
         """Stop what we started (newest first) and remove its temporary directory."""
         stop_owned(self.owned)
+
+    def kafka_settings(self, who: str = "", **changes: Any) -> KafkaSettings:
+        """Kafka settings of a client of this platform (``who``: a service, or "" for the tools)."""
+        auth = {k.removeprefix("AQSHA_KAFKA_").lower(): v for k, v in self.kafka_auth.get(who, {}).items()}
+        return KafkaSettings(bootstrap=self.kafka, **{**auth, **changes})
+
+    def client_kwargs(self, role: str = "platform") -> dict[str, Any]:
+        """aiokafka keyword arguments (bootstrap, client id, login) for the platform's own tools."""
+        return kafka_client_kwargs(self.kafka_settings(), role)
 
 
 def _answers(host: str, port: int) -> bool:
@@ -382,7 +395,7 @@ class Platform:
     def settings(self, **changes: Any) -> Settings:
         """Client settings for this platform (demo, CLI, auditors)."""
         return Settings(
-            kafka=KafkaSettings(bootstrap=self.endpoints.kafka, topic_suffix=self.topic_suffix),
+            kafka=self.endpoints.kafka_settings(topic_suffix=self.topic_suffix),
             db=DatabaseSettings(dsn=self.dsn),
             redis=RedisSettings(url=self.endpoints.redis_url, prefix=self.redis_prefix),
             clock_file=self.clock_file,
@@ -425,7 +438,7 @@ class Platform:
         for old_log in self.log_dir.glob("*.log"):  # a run's logs are its own (the log audit reads them)
             old_log.unlink()
         self.dsn = await recreate_database(self.endpoints.pg_admin_dsn, self.database)
-        await ensure_topics(KafkaSettings(bootstrap=self.endpoints.kafka, topic_suffix=self.topic_suffix))
+        await ensure_topics(self.endpoints.kafka_settings(topic_suffix=self.topic_suffix))
         conn = await asyncpg.connect(self.dsn)
         try:
             for name in SERVICES:
@@ -447,7 +460,12 @@ class Platform:
 
     def _process(self, name: str) -> ServiceProcess:
         port = free_port()
-        env = {**self.env(), "AQSHA_HTTP_PORT": str(port), **self.service_env.get(name, {})}
+        env = {
+            **self.env(),
+            **self.endpoints.kafka_auth.get(name, {}),
+            "AQSHA_HTTP_PORT": str(port),
+            **self.service_env.get(name, {}),
+        }
         suffix = "" if name not in self.services else f"-{len(self.extras) + 2}"
         return ServiceProcess(name, env, self.log_dir / f"{name}{suffix}.log", port)
 
@@ -493,7 +511,8 @@ class Platform:
                 )
         finally:
             await conn.close()
-        for name, lag in (await consumer_lag(self.endpoints.kafka, self.topic_suffix)).items():
+        lags = await consumer_lag(self.endpoints.kafka, self.topic_suffix, self.endpoints.kafka_settings())
+        for name, lag in lags.items():
             out[f"lag:{name}"] = lag
         return out
 
@@ -524,10 +543,14 @@ class Platform:
         return {f"{p.name}:{p.pid}": code for p, code in zip(procs, codes, strict=True)}
 
 
-async def consumer_lag(bootstrap: str, suffix: str = "") -> dict[str, int]:
+async def consumer_lag(
+    bootstrap: str, suffix: str = "", login: KafkaSettings | None = None
+) -> dict[str, int]:
     """Total lag per service consumer group over the topics it reads (``aqsha lag``'s numbers)."""
     groups = tuple(GROUPS.values())
-    rows, _ = await compute_lag(KafkaSettings(bootstrap=bootstrap, topic_suffix=suffix), only_groups=groups)
+    base = login or KafkaSettings(bootstrap=bootstrap)
+    settings = base.model_copy(update={"bootstrap": bootstrap, "topic_suffix": suffix})
+    rows, _ = await compute_lag(settings, only_groups=groups)
     out = dict.fromkeys(groups, 0)
     for row in rows:
         out[row.group] += row.lag
@@ -538,6 +561,32 @@ async def consumer_lag(bootstrap: str, suffix: str = "") -> dict[str, int]:
 COMPOSE_FILE = ROOT / "deploy" / "compose.yaml"
 #: The infrastructure services of deploy/compose.yaml and the host ports they publish.
 COMPOSE_INFRA = ("kafka", "postgres", "redis")
+#: DEVELOPMENT ONLY, as in deploy/.env.example: the compose broker's SCRAM logins (deploy/kafka/).
+#: Each service logs in as its own user with its ACLs; the platform's tools (topics, the demo acting
+#: as every outside system, lag) as the broker's super user ``admin``.
+COMPOSE_KAFKA_LOGIN = {
+    "AQSHA_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+    "AQSHA_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+}
+
+
+def compose_kafka_auth() -> dict[str, dict[str, str]]:
+    """``Endpoints.kafka_auth`` for the compose broker (passwords from the environment or dev-only)."""
+
+    def login(user: str, variable: str, default: str) -> dict[str, str]:
+        password = os.environ.get(variable, default)
+        return {
+            **COMPOSE_KAFKA_LOGIN,
+            "AQSHA_KAFKA_SASL_USERNAME": user,
+            "AQSHA_KAFKA_SASL_PASSWORD": password,
+        }
+
+    auth = {"": login("admin", "AQSHA_KAFKA_PASSWORD_ADMIN", "dev-only-kafka-admin")}
+    for name in SERVICES:
+        auth[name] = login(f"aqsha-{name}", f"AQSHA_KAFKA_PASSWORD_{name.upper()}", f"dev-only-kafka-{name}")
+    return auth
+
+
 COMPOSE_PORTS = {"kafka": 9094, "postgres": 15432, "redis": 16379}
 
 
@@ -561,6 +610,8 @@ class ComposeInfra:
     def start(self) -> ComposeInfra:
         """``up --wait`` the infrastructure services only (the services run as local processes)."""
         subprocess.run([*self._base(), "up", "--detach", "--wait", *COMPOSE_INFRA], check=True, cwd=ROOT)
+        # The SCRAM users and their ACLs (a one-shot; `up --wait` would treat its exit as a failure).
+        subprocess.run([*self._base(), "run", "--rm", "kafka-init"], check=True, cwd=ROOT)
         return self
 
     def stop(self) -> None:
@@ -577,6 +628,7 @@ def compose_endpoints() -> Endpoints:
         redis_url=f"redis://{LOOPBACK}:{COMPOSE_PORTS['redis']}/0",
         kinds={"kafka": "compose: Apache Kafka (KRaft)", "postgres": "compose", "redis": "compose"},
         owned=[stack],
+        kafka_auth=compose_kafka_auth(),
     )
 
 

@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from uuid import UUID
 
 import asyncpg
@@ -22,10 +22,14 @@ from shared.contracts.envelope import new_envelope
 from shared.db import create_pool
 from shared.money import fmt_tiyn
 from shared.ops.common import EXIT_USAGE, OpsError, table
-from shared.ops.kafka_tools import Outgoing, Sent, produce
+from shared.ops.kafka_tools import Outgoing, Sent, operator_signer, produce
 from shared.ops.render import short
 from shared.settings import Settings
 from shared.topics import BILLING_COMMANDS, resolve
+from shared.trust import Signer
+
+#: The principal that may write RunBusinessDay (``shared.topics.BILLING_COMMANDS``).
+BUSINESS_DAY_PRINCIPAL: Final = "ops"
 
 
 def parse_uuid(text: str, what: str = "customer id") -> UUID:
@@ -59,21 +63,28 @@ async def service_pool(settings: Settings, schema: str) -> AsyncIterator[asyncpg
 
 # ------------------------------------------------------------------------------------------ billing
 def business_day_command(business_date: date, requested_by: str, suffix: str = "") -> Outgoing:
-    """The RunBusinessDay envelope, keyed by the ISO date, for ``aqsha.billing.commands``."""
+    """The RunBusinessDay envelope (producer ``ops``), keyed by the ISO date, for aqsha.billing.commands."""
     if not 1 <= len(requested_by) <= 64:
         raise OpsError("--by must be 1 to 64 characters", EXIT_USAGE)
     payload = RunBusinessDay(business_date=business_date, requested_by=requested_by)
     env = new_envelope(
-        payload, key=business_date.isoformat(), producer="ops-cli", occurred_at=datetime.now(UTC)
+        payload, key=business_date.isoformat(), producer=BUSINESS_DAY_PRINCIPAL, occurred_at=datetime.now(UTC)
     )
     return Outgoing(env, resolve(BILLING_COMMANDS.name, suffix))
 
 
-async def run_day_via_kafka(settings: Settings, business_date: date, requested_by: str) -> Sent:
-    """Produce RunBusinessDay; the billing service runs it."""
-    sent = await produce(
-        settings.kafka, [business_day_command(business_date, requested_by, settings.kafka.topic_suffix)]
-    )
+def business_day_signer(settings: Settings) -> Signer:
+    """The ``ops`` signer of RunBusinessDay from ``settings.trust``; ``OpsError`` (2) if there is none."""
+    return operator_signer(settings.trust, principal=BUSINESS_DAY_PRINCIPAL, key_option=False)
+
+
+async def run_day_via_kafka(
+    settings: Settings, business_date: date, requested_by: str, signer: Signer | None = None
+) -> Sent:
+    """Produce RunBusinessDay signed as ``ops`` (``business_day_signer`` unless given); billing runs it."""
+    signer = signer or business_day_signer(settings)
+    command = business_day_command(business_date, requested_by, settings.kafka.topic_suffix)
+    sent = await produce(settings.kafka, [command.signed_by(signer)])
     return sent[0]
 
 

@@ -96,6 +96,11 @@ async def test_make_run_once_completes_the_demo_and_stops_everything(infra: Infr
         assert [p for p in pids if _alive(p)] == []
         logs = sorted(p.name for p in (tmp_path / "logs").iterdir())
         assert logs == ["billing.log", "bonus.log", "notify.log", "payments.log"]
+        # The demo acts as the outside systems, each record signed by the one that sends it in
+        # production: no service refused ("record refused and dead-lettered") or dead-lettered anything.
+        for log in logs:
+            text = (tmp_path / "logs" / log).read_text(encoding="utf-8", errors="replace")
+            assert "dead-lettered" not in text, (log, text[-3000:])
 
         # The operator's reconcile over what the demo left: clean, then a deliberately injected
         # discrepancy (a Gold balance that no longer equals its ledger entries) is found.

@@ -8,12 +8,17 @@ strings, ~900 KB values, missing/extra envelope and payload fields, envelope ``t
 the payload, and lying ``aqsha-type`` headers. The batch is generated up front (hypothesis,
 derandomized), produced in bulk, and all outcomes are awaited once.
 
-The expected outcome of each record is predicted by the kernel's own ``decode``: a record it
-refuses must arrive on ``<topic>.dlq`` byte for byte with that reason in ``aqsha-dlq-reason``; a
+Every record is signed (``shared.trust``) by a principal that may write its topic, so what the
+kernel refuses is the content: the expected outcome of each record is predicted by the kernel's own
+``decode``: a record it refuses must arrive on ``<topic>.dlq`` byte for byte with that reason in
+``aqsha-dlq-reason``. Each topic also gets a valid, effectful record made untrustworthy in each way
+the kernel checks (unsigned, unknown key, signature of another topic, key or value, a principal
+that may not write it, a lying envelope producer, a key that is not the payload's, a contract of
+another topic, the channel rule): each must be dead-lettered with that reason and reach no inbox. A
 well-formed but semantically invalid command must end in a ``PaymentRejected`` with the expected
 reason; a well-formed event must be consumed (its id in the consumer's inbox). Nothing may be
-dead-lettered as ``handler_error`` (a crash that only retries), a valid canary published last with
-the same key on every topic must be processed (no stuck partition), and no balance, ledger entry,
+dead-lettered as ``handler_error`` (a crash that only retries), a valid canary published last on the
+same partition of every topic must be processed (no stuck partition), and no balance, ledger entry,
 payment status or Red account may change except by the canary. The captured service logs are
 audited (``shared.logaudit``) for the one-time codes issued during the run, phones, IINs and PANs.
 """
@@ -37,6 +42,7 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer
+from aiokafka.partitioner import DefaultPartitioner
 from faststream import FastStream
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -62,7 +68,7 @@ from shared.contracts.common import (
     TariffProfile,
 )
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import HEADER_TYPE, ContractError, Envelope, decode, encode, new_envelope
+from shared.contracts.envelope import HEADER_TYPE, ContractError, Envelope, decode, encode
 from shared.contracts.payments import (
     CancelPayment,
     ConfirmPayment,
@@ -79,9 +85,13 @@ from shared.kafka import DLQ_ERROR, DLQ_REASON, assign_from_beginning
 from shared.logaudit import scan_text
 from shared.logging import AqshaJsonFormatter, MaskingFilter
 from shared.money import MAX_TIYN
+from shared.otp_seal import open_code
 from shared.settings import Settings
-from shared.topics import dlq_name, resolve
+from shared.topics import PRINCIPALS, dlq_name, resolve, topic_by_name
+from shared.trust import Signer
 from tests.support.kafka import create_topics
+from tests.support.trust import envelope as signed_envelope
+from tests.support.trust import signed
 
 pytestmark = pytest.mark.integration
 
@@ -211,24 +221,36 @@ class Platform:
         """The module's concrete topic name."""
         return resolve(name, self.settings.kafka.topic_suffix)
 
-    async def send(self, topic: str, value: bytes, key: bytes, headers: dict[str, str] | None = None) -> None:
-        """Produce one record (waits for the broker's ack)."""
-        await self.payments.broker.publish(value, topic=self.topic(topic), key=key, headers=headers)
+    async def send(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes,
+        headers: dict[str, str] | None = None,
+        *,
+        principal: str | None,
+    ) -> None:
+        """Produce one record (waits for the broker's ack), signed by ``principal`` (None: unsigned)."""
+        name = self.topic(topic)
+        signature = signed(name, key, value, principal) if principal is not None else {}
+        merged = {**(headers or {}), **signature}
+        await self.payments.broker.publish(value, topic=name, key=key, headers=merged or None)
 
-    def envelope(self, payload: Contract, *, key: str | None = None) -> Envelope[Any]:
-        """An envelope as the payload's producer would write it; ``key`` may differ from its customer.
+    def envelope(
+        self, payload: Contract, *, key: str | None = None, producer: str | None = None
+    ) -> Envelope[Any]:
+        """An envelope as the payload's producer would write it (or as ``producer`` says it did).
 
-        The kernel does not cross-check the envelope key against the payload's customer id, so a
-        record about another customer can be put on this customer's partition (stuck-partition tests).
+        ``key`` only for contracts without a customer id (``RunBusinessDay``): the kernel refuses a
+        record whose key is not the payload's (``key_mismatch``), so a record about another customer
+        goes on this customer's partition only through an id that hashes there (``sibling``).
         """
-        own = getattr(payload, "customer_id", None)
-        env = new_envelope(payload, key=None if own else key, producer="fuzz", occurred_at=self.clock.now())
-        return env.model_copy(update={"key": key}) if key is not None and key != env.key else env
+        return signed_envelope(payload, key=key, producer=producer, occurred_at=self.clock.now())
 
     async def publish(self, topic: str, payload: Contract, *, key: str | None = None) -> Envelope[Any]:
-        """Publish a contract; return its envelope."""
+        """Publish a contract signed by its producer; return its envelope."""
         env = self.envelope(payload, key=key)
-        await self.send(topic, encode(env), env.key.encode())
+        await self.send(topic, encode(env), env.key.encode(), principal=env.producer)
         return env
 
     def outcomes(self, request_id: UUID) -> list[Envelope[Any]]:
@@ -256,12 +278,13 @@ class Platform:
         return await until(found, 30, f"{type_} for request {request_id}")
 
     async def otp_code(self, payment_id: UUID) -> str:
-        """The one-time code payments issued for a payment (from the OTP topic)."""
+        """The one-time code payments issued for a payment (opened from the OTP topic, as notify does)."""
+        transport_key = self.payments.settings.otp_keys().transport_key
 
         async def found() -> str | None:
             for env in self.watcher.envelopes(self.topic(OTP)):
                 if env.payload.payment_id == payment_id:
-                    return str(env.payload.code)
+                    return open_code(env.payload, transport_key)
             return None
 
         return await until(found, 30, f"OtpRequested for {payment_id}")
@@ -359,6 +382,30 @@ class Case:
     handled_by: str | None = None
     event_id: UUID | None = None
     what: str = ""
+    #: Who signs the record (``None``: nobody, it goes unsigned).
+    principal: str | None = None
+
+
+def writer(topic: str) -> str:
+    """A principal that may write ``topic``: garbage is signed by one, so its content is what is refused."""
+    return topic_by_name(topic).producers[0]
+
+
+def outsider(topic: str) -> str:
+    """A principal that may write nothing on ``topic``."""
+    return next(p for p in PRINCIPALS if p not in topic_by_name(topic).producers)
+
+
+def sibling(customer: UUID, topic: str) -> UUID:
+    """A new customer id whose records land on ``customer``'s partition of ``topic`` (aiokafka's
+    default partitioner), so a record about another customer still queues behind this one's."""
+    partitions = list(range(topic_by_name(topic).partitions))
+    partitioner = DefaultPartitioner()
+    target = partitioner(str(customer).encode(), partitions, partitions)
+    while True:
+        other = uuid4()
+        if partitioner(str(other).encode(), partitions, partitions) == target:
+            return other
 
 
 def predicted_reason(value: bytes) -> str | None:
@@ -368,6 +415,14 @@ def predicted_reason(value: bytes) -> str | None:
     except ContractError as exc:
         return exc.code
     return None
+
+
+def decode_id(value: bytes) -> UUID | None:
+    """The event id of a record value, when it is a JSON object with one."""
+    try:
+        return UUID(str(json.loads(value)["event_id"]))
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def as_dict(env: Envelope[Any]) -> dict[str, Any]:
@@ -477,8 +532,50 @@ def refused(topic: str, key: str, values: list[tuple[str, bytes]], *, lying_head
     out = []
     for i, (what, value) in enumerate(values):
         headers = {HEADER_TYPE: lying_header, "x-fuzz": str(i)} if lying_header and i % 3 == 0 else None
-        out.append(Case(topic, key.encode(), value, headers, dlq_reason=predicted_reason(value), what=what))
+        reason = predicted_reason(value)
+        out.append(
+            Case(topic, key.encode(), value, headers, dlq_reason=reason, what=what, principal=writer(topic))
+        )
     return out
+
+
+def untrusted(
+    p: Platform, topic: str, env: Envelope[Any], other: Envelope[Any], foreign: Envelope[Any]
+) -> list[Case]:
+    """``env``, a valid record of ``topic`` that would change something, made untrustworthy in each
+    way the kernel checks, each with the reason it must be dead-lettered with (``shared.trust``).
+
+    ``other`` is a valid record of ``topic`` under another key; ``foreign`` one of another topic.
+    """
+    key, value, legit = env.key.encode(), encode(env), env.producer
+    name = p.topic(topic)
+    stranger = outsider(topic)
+
+    def case(
+        reason: str, value: bytes, *, principal: str | None, headers: dict[str, str] | None = None
+    ) -> Case:
+        return Case(
+            topic, key, value, headers, dlq_reason=reason, what=f"untrusted:{reason}", principal=principal
+        )
+
+    as_stranger = p.envelope(env.payload, key=env.key, producer=stranger)
+    lying = p.envelope(env.payload, key=env.key, producer=stranger)
+    misfiled = other.model_copy(update={"key": env.key})  # the payload is about another key
+    tampered = value.replace(b'"payload":{', b'"payload":{"x":1,', 1)
+    assert tampered != value
+    replayed_from = p.topic(CUSTOMERS if topic != CUSTOMERS else COMMANDS)
+    return [
+        case("unsigned", value, principal=None),
+        case("unknown_key", value, principal=None, headers=Signer.generate(legit).sign(name, key, value)),
+        # Signatures of another topic, another key, other bytes: each binds what it signed.
+        case("bad_signature", value, principal=None, headers=signed(replayed_from, key, value, legit)),
+        case("bad_signature", value, principal=None, headers=signed(name, other.key.encode(), value, legit)),
+        case("bad_signature", tampered, principal=None, headers=signed(name, key, value, legit)),
+        case("not_permitted", encode(as_stranger), principal=stranger),
+        case("producer_mismatch", encode(lying), principal=legit),
+        case("key_mismatch", encode(misfiled), principal=legit),
+        case("wrong_topic", encode(foreign.model_copy(update={"key": env.key})), principal=foreign.producer),
+    ]
 
 
 # ---------------------------------------------------------------------------------------- the test
@@ -488,7 +585,8 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
     p = platform
     t0 = time.monotonic()
     # -- valid traffic: two customers, money, a confirmed and a pending OTP payment, a Red account
-    alice, bob = uuid4(), uuid4()
+    alice = uuid4()
+    bob = sibling(alice, COMMANDS)
     for cid, phone, iin in ((alice, "+77011234567", "900101300123"), (bob, "+77071112233", "850202400456")):
         await p.publish(
             CUSTOMERS,
@@ -551,7 +649,8 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
     setup_s = time.monotonic() - t0
 
     # -- hostile records: generated up front
-    akey, day_key = str(alice), "2026-03-14"
+    run_date = date(2000, 1, 1)  # before every account's watermark: a run is recorded, changes nothing
+    akey, day_key = str(alice), run_date.isoformat()
 
     def sample_for(model: type[Any], **changes: Any) -> Any:
         return samples.sample(model).model_copy(update=changes)
@@ -574,7 +673,12 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             [p.envelope(sample_for(m, customer_id=alice)) for m in (RedAccountOpened, RedTermsAccepted)],
             30,
         ),
-        (BILLING_COMMANDS, day_key, [p.envelope(samples.sample(RunBusinessDay), key=day_key)], 30),
+        (
+            BILLING_COMMANDS,
+            day_key,
+            [p.envelope(sample_for(RunBusinessDay, business_date=run_date), key=day_key)],
+            30,
+        ),
         (
             BILLING_EVENTS,
             akey,
@@ -625,19 +729,20 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
 
     # Well-formed commands that must be declined: hostile strings and impossible requests.
     def declined(cmd: Any, *reasons: ReasonCode, header: str | None = None) -> Case:
-        env = p.envelope(cmd, key=akey)
+        env = p.envelope(cmd)  # signed by the principal its channel names: authentic, but declined
         value = encode(env)
         assert predicted_reason(value) is None, cmd
         headers = {HEADER_TYPE: header} if header else None
         return Case(
             COMMANDS,
-            akey.encode(),
+            env.key.encode(),
             value,
             headers,
             rejected=frozenset(reasons),
             request_id=cmd.request_id,
             event_id=env.event_id,
             what=f"declined:{env.type}",
+            principal=env.producer,
         )
 
     r = uuid4
@@ -684,13 +789,21 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
         ]
     cases += [
         declined(
-            TopUp(request_id=r(), **common, account=AccountKind.GOLD, amount=MAX_TIYN),
+            PayService(
+                request_id=r(),
+                **common,
+                channel=Channel.TERMINAL,
+                category=ServiceCategory.ELECTRICITY,
+                provider="almaty-energo",
+                provider_account="1234567890",
+                amount=1_000,
+            ),
             ReasonCode.CHANNEL_NOT_ALLOWED,
-        ),  # channel APP: only cash channels top up
+        ),  # signed by the cash network, as its channel says: but services are paid in the app only
         declined(
             TopUp(
                 request_id=r(),
-                customer_id=uuid4(),
+                customer_id=sibling(alice, COMMANDS),
                 channel=Channel.ATM,
                 account=AccountKind.GOLD,
                 amount=MAX_TIYN,
@@ -747,18 +860,19 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
     ]
 
     # Well-formed events each consumer must take (and shrug off): hostile text, unknown ids.
-    def taken(topic: str, payload: Contract, group: str, key: str = akey) -> Case:
-        env = p.envelope(payload, key=key)
+    def taken(topic: str, payload: Contract, group: str) -> Case:
+        env = p.envelope(payload)
         value = encode(env)
         reason = predicted_reason(value)
         return Case(
             topic,
-            key.encode(),
+            env.key.encode(),
             value,
             dlq_reason=reason,
             handled_by=None if reason else group,
             event_id=env.event_id,
             what=f"event:{env.type}",
+            principal=env.producer,
         )
 
     names: list[str] = []
@@ -769,7 +883,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
         names.append(name)
 
     collect_names()
-    newcomers = [uuid4() for _ in names]
+    newcomers = [sibling(alice, CUSTOMERS) for _ in names]
     registrations = [
         taken(
             CUSTOMERS,
@@ -786,7 +900,9 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             "aqsha-billing",
         ),  # a second opening is ignored
         taken(
-            RED_ACCOUNTS, RedTermsAccepted(customer_id=uuid4(), accepted_on=date(2026, 3, 2)), "aqsha-billing"
+            RED_ACCOUNTS,
+            RedTermsAccepted(customer_id=sibling(alice, RED_ACCOUNTS), accepted_on=date(2026, 3, 2)),
+            "aqsha-billing",
         ),
         taken(
             BILLING_EVENTS,
@@ -816,18 +932,144 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             Case(
                 BILLING_COMMANDS,
                 day_key.encode(),
-                encode(
-                    p.envelope(RunBusinessDay(business_date=date(2000, 1, 1), requested_by=who), key=day_key)
-                ),
+                encode(p.envelope(RunBusinessDay(business_date=run_date, requested_by=who), key=day_key)),
                 what="run",
+                principal="ops",
             )
         )
+
+    # Valid records that would change something, made untrustworthy: refused before any effect.
+    def red_account(customer: UUID) -> RedAccountOpened:
+        return RedAccountOpened(customer_id=customer, limit=MAX_TIYN, opened_on=date(2026, 3, 1))
+
+    def registered(customer: UUID) -> CustomerRegistered:
+        return CustomerRegistered(
+            customer_id=customer, phone="+77020000002", iin="000000000002", full_name="Untrusted"
+        )
+
+    def cash(customer: UUID) -> TopUp:
+        return TopUp(
+            request_id=r(),
+            customer_id=customer,
+            channel=Channel.ATM,
+            account=AccountKind.GOLD,
+            amount=MAX_TIYN,
+        )
+
+    def run_by_stranger(on: date) -> Envelope[Any]:
+        return p.envelope(RunBusinessDay(business_date=on, requested_by="untrusted"), key=on.isoformat())
+
+    red_declined = RedPurchaseDeclined(
+        payment_id=pending,
+        customer_id=alice,
+        reason_code=ReasonCode.INSUFFICIENT_LIMIT,
+        message="untrusted",
+        available=0,
+    )
+    bonus_declined = BonusRedemptionDeclined(
+        payment_id=pending,
+        customer_id=alice,
+        reason_code=ReasonCode.BONUS_BALANCE_INSUFFICIENT,
+        message="untrusted",
+    )
+    refunded = PaymentRefunded(
+        payment_id=uuid4(),
+        refund_id=uuid4(),
+        customer_id=alice,
+        kind=PaymentKind.PURCHASE,
+        amount=1,
+        total_refunded=1,
+        original_amount=1,
+        funding=Funding.RED,
+        merchant=Merchant.KASPI_MAGAZIN,
+        status=PaymentStatus.REFUNDED,
+    )
+    e = p.envelope
+    distrusted = [
+        *untrusted(p, COMMANDS, e(cash(alice)), e(cash(bob)), e(red_account(alice))),
+        *untrusted(
+            p,
+            CUSTOMERS,
+            e(registered(sibling(alice, CUSTOMERS))),
+            e(registered(uuid4())),
+            e(cash(alice)),
+        ),
+        *untrusted(
+            p,
+            RED_ACCOUNTS,
+            e(red_account(sibling(alice, RED_ACCOUNTS))),
+            e(red_account(uuid4())),
+            e(cash(alice)),
+        ),
+        *untrusted(
+            p, BILLING_COMMANDS, run_by_stranger(run_date), run_by_stranger(date(2000, 1, 2)), e(cash(alice))
+        ),
+        *untrusted(
+            p,
+            BILLING_EVENTS,
+            e(red_declined),
+            e(red_declined.model_copy(update={"customer_id": bob})),
+            e(bonus_declined),
+        ),
+        *untrusted(
+            p,
+            BONUS_EVENTS,
+            e(bonus_declined),
+            e(bonus_declined.model_copy(update={"customer_id": bob})),
+            e(red_declined),
+        ),
+        *untrusted(
+            p,
+            PAYMENTS_EVENTS,
+            e(refunded),
+            e(refunded.model_copy(update={"customer_id": bob})),
+            e(bonus_declined),
+        ),
+    ]
+    # The channel rule: a top-up only from the cash network, APP commands only from the app
+    # gateway, cash only from the cash network (each would move money if it were accepted).
+    in_app = TopUp(request_id=r(), **common, account=AccountKind.GOLD, amount=MAX_TIYN)
+    assert in_app.channel == Channel.APP
+    rule_breakers = [
+        e(in_app, producer="app-gateway"),
+        e(in_app, producer="cash-network"),
+        e(
+            PayService(
+                request_id=r(),
+                **common,
+                category=ServiceCategory.ELECTRICITY,
+                provider="almaty-energo",
+                provider_account="1234567890",
+                amount=1_000,
+            ),
+            producer="cash-network",
+        ),
+        e(PayRedBill(request_id=r(), **common, funding=Funding.CASH, amount=1_000), producer="app-gateway"),
+    ]
+    for env in rule_breakers:
+        value = encode(env)
+        assert predicted_reason(value) is None, env.payload
+        distrusted.append(
+            Case(
+                COMMANDS,
+                akey.encode(),
+                value,
+                dlq_reason="not_permitted",
+                event_id=env.event_id,
+                what=f"channel-rule:{env.type}",
+                principal=env.producer,
+            )
+        )
+    for c in distrusted:
+        assert c.dlq_reason is not None
+        c.event_id = c.event_id or decode_id(c.value)
+    cases += distrusted
 
     # -- canaries: valid records behind the batch, on the same key (partition) of every topic
     canary_top_up = TopUp(
         request_id=uuid4(), customer_id=alice, channel=Channel.ATM, account=AccountKind.GOLD, amount=100
     )
-    canary_customer = uuid4()
+    canary_customer = sibling(alice, CUSTOMERS)
     canaries = [
         taken(
             CUSTOMERS,
@@ -837,7 +1079,9 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             "aqsha-payments",
         ),
         taken(
-            RED_ACCOUNTS, RedTermsAccepted(customer_id=uuid4(), accepted_on=date(2026, 3, 2)), "aqsha-billing"
+            RED_ACCOUNTS,
+            RedTermsAccepted(customer_id=sibling(alice, RED_ACCOUNTS), accepted_on=date(2026, 3, 2)),
+            "aqsha-billing",
         ),
         taken(
             BILLING_EVENTS,
@@ -878,12 +1122,17 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
         Case(
             BILLING_COMMANDS,
             day_key.encode(),
-            encode(
-                p.envelope(RunBusinessDay(business_date=date(2000, 1, 1), requested_by="canary"), key=day_key)
-            ),
+            encode(p.envelope(RunBusinessDay(business_date=run_date, requested_by="canary"), key=day_key)),
             what="run",
+            principal="ops",
         ),
-        Case(COMMANDS, akey.encode(), encode(p.envelope(canary_top_up)), what="canary"),
+        Case(
+            COMMANDS,
+            akey.encode(),
+            encode(p.envelope(canary_top_up)),
+            what="canary",
+            principal="cash-network",
+        ),
     ]
     assert all(c.dlq_reason is None for c in canaries)
     every = cases + canaries
@@ -891,7 +1140,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
 
     # -- produce everything, in order, then wait once
     for c in every:
-        await p.send(c.topic, c.value, c.key, c.headers)
+        await p.send(c.topic, c.value, c.key, c.headers, principal=c.principal)
     sent_s = time.monotonic() - t0 - setup_s - gen_s
 
     expected_dlq: Counter[tuple[str, bytes, str | None]] = Counter(
@@ -919,7 +1168,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             if not await inbox_has(pool, group, ids):
                 return False
         n_runs = await p.billing_pool.fetchval(
-            "SELECT count(*) FROM business_day_runs WHERE business_date = $1", date(2000, 1, 1)
+            "SELECT count(*) FROM business_day_runs WHERE business_date = $1", run_date
         )
         return bool(n_runs >= len(runs) + 1)
 
@@ -960,6 +1209,13 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
     assert set(by_topic) == set(FUZZED), f"every fuzzed topic got dead letters: {by_topic}"
     reasons = Counter(r.headers.get(DLQ_REASON) for r in dead)
     assert {"invalid_json", "invalid_envelope", "invalid_payload", "unknown_type"} <= set(reasons), reasons
+    trust_reasons = {"unsigned", "unknown_key", "bad_signature", "not_permitted", "producer_mismatch"}
+    assert trust_reasons | {"key_mismatch", "wrong_topic"} <= set(reasons), reasons
+    # Untrusted records reached no handler: no consumer's inbox has them.
+    distrusted_ids = list({c.event_id for c in distrusted if c.event_id is not None})
+    assert len(distrusted_ids) >= len(FUZZED)
+    for pool in (p.pay_pool, p.billing_pool):
+        assert await pool.fetchval("SELECT count(*) FROM inbox WHERE event_id = ANY($1)", distrusted_ids) == 0
 
     # -- every well-formed hostile command was declined with the expected reason, once
     answered = p.caused_by()
@@ -989,6 +1245,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
         r["requested_by"] for r in await p.billing_pool.fetch("SELECT requested_by FROM business_day_runs")
     }
     assert set(runs) | {"canary"} <= run_by
+    assert "untrusted" not in run_by
 
     # -- nothing moved but the canary top-up; new customers start at zero
     after = await snapshot(p)

@@ -14,12 +14,12 @@ import pytest
 from services.payments.app import PaymentsRuntime
 from services.payments.settings import PaymentsSettings
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import encode, new_envelope
 from shared.idempotency import redis_client
 from shared.observability import http_get
 from shared.settings import Settings
 from shared.topics import resolve
 from tests.support.kafka import create_topics
+from tests.support.trust import envelope, publish
 
 pytestmark = pytest.mark.integration
 CUSTOMERS = "aqsha.customers.events"
@@ -67,8 +67,8 @@ async def test_ready_live_and_metrics_of_a_running_service(settings: Settings) -
         payload = CustomerRegistered(
             customer_id=customer, phone="+77012345678", iin="900101300123", full_name="Dana Abenova"
         )
-        env = new_envelope(payload, producer="test", occurred_at=datetime.now(UTC))
-        await runtime.broker.publish(encode(env), topic=topic, key=env.key.encode())
+        env = envelope(payload, occurred_at=datetime.now(UTC))  # from onboarding, signed
+        await publish(runtime.broker, env, topic)
         deadline = time.monotonic() + 60
         handled = None
         while time.monotonic() < deadline:

@@ -1,4 +1,5 @@
-"""Outbox relay under SIGKILL: every event arrives, in order per key; duplicates carry the same id."""
+"""Outbox relay under SIGKILL: every event arrives, in order per key, signed by the service; duplicates
+carry the same id."""
 
 from __future__ import annotations
 
@@ -15,30 +16,43 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import Envelope, decode, envelope_headers, new_envelope
+from shared.contracts.common import AccountKind, Channel
+from shared.contracts.envelope import Envelope, decode, envelope_headers
+from shared.contracts.payments import TopUpCompleted
 from shared.outbox import Outbox
 from shared.settings import Settings
 from shared.topics import resolve, topic_for_contract
+from shared.trust import HEADER_KEY_ID, check_permitted
 from tests.support.kafka import create_topics, read_records
+from tests.support.trust import envelope, registry
 
 pytestmark = pytest.mark.integration
 
 EVENTS = 10_000
 KEYS = 50
 KILLS = 3
+#: The relay runs as a service's (``python -m shared.outbox --schema payments``): the schema names
+#: the principal it signs as, so it publishes what payments publishes.
+SCHEMA = "payments"
 
 
-def _events() -> tuple[list[Envelope[CustomerRegistered]], dict[str, list[UUID]]]:
+def _events() -> tuple[list[Envelope[TopUpCompleted]], dict[str, list[UUID]]]:
     customers = [uuid4() for _ in range(KEYS)]
     now = datetime.now(UTC)
     envelopes, expected = [], defaultdict(list)
     for i in range(EVENTS):
         customer = customers[i % KEYS]
-        payload = CustomerRegistered(
-            customer_id=customer, phone="+77010000000", iin="900101300123", full_name=f"Customer {i}"
+        payload = TopUpCompleted(
+            payment_id=uuid4(),
+            request_id=uuid4(),
+            customer_id=customer,
+            account=AccountKind.WALLET,
+            amount=100,
+            channel=Channel.ATM,
+            balance_after=100 * (i // KEYS + 1),
+            completed_at=now,
         )
-        env = new_envelope(payload, producer="test", occurred_at=now)
+        env = envelope(payload, occurred_at=now)  # producer: payments
         envelopes.append(env)
         expected[str(customer)].append(env.event_id)
     return envelopes, expected
@@ -53,18 +67,19 @@ def _relay(settings: Settings) -> subprocess.Popen[bytes]:
         "AQSHA_OUTBOX_BATCH_SIZE": "200",
         "AQSHA_LOG_LEVEL": "WARNING",
     }
-    return subprocess.Popen([sys.executable, "-m", "shared.outbox", "--schema", "kernel"], env=env)
+    return subprocess.Popen([sys.executable, "-m", "shared.outbox", "--schema", SCHEMA], env=env)
 
 
 async def _backlog(conn: asyncpg.Connection) -> int:
-    return int(await conn.fetchval("SELECT count(*) FROM kernel.outbox"))
+    return int(await conn.fetchval(f"SELECT count(*) FROM {SCHEMA}.outbox"))
 
 
 async def test_relay_killed_three_times_loses_nothing_and_keeps_key_order(settings: Settings) -> None:
-    topic = topic_for_contract("CustomerRegistered").name
+    spec = topic_for_contract(TopUpCompleted.TYPE)
+    topic = spec.name
     await create_topics(settings.kafka, topic)
     envelopes, expected = _events()
-    conn = await asyncpg.connect(settings.db.dsn, server_settings={"search_path": "kernel"})
+    conn = await asyncpg.connect(settings.db.dsn, server_settings={"search_path": SCHEMA})
     try:
         async with conn.transaction():
             await Outbox().add_many(conn, envelopes)
@@ -96,9 +111,9 @@ async def test_relay_killed_three_times_loses_nothing_and_keeps_key_order(settin
         await conn.close()
     assert kills == KILLS
 
-    records = await read_records(
-        settings.kafka.bootstrap, resolve(topic, settings.kafka.topic_suffix), until=EVENTS
-    )
+    concrete = resolve(topic, settings.kafka.topic_suffix)
+    records = await read_records(settings.kafka.bootstrap, concrete, until=EVENTS)
+    trust = registry()
     seen: dict[str, list[UUID]] = defaultdict(list)
     first: set[UUID] = set()
     duplicates = 0
@@ -106,6 +121,11 @@ async def test_relay_killed_three_times_loses_nothing_and_keeps_key_order(settin
         env = decode(record.value)
         assert record.key is not None
         assert record.key.decode() == env.key
+        # Signed by the relay as payments, over this topic, key and value: consumers accept it.
+        origin = trust.verify(record.topic, record.key, record.value, record.headers)
+        assert origin.principal == SCHEMA
+        assert dict(record.headers)[HEADER_KEY_ID].decode() == origin.key_id
+        check_permitted(spec, origin, env, record.key)
         if env.event_id in first:
             duplicates += 1  # recognisable: the same event id again
             continue
@@ -127,7 +147,7 @@ async def test_add_many_writes_one_row_per_envelope_in_list_order(pg_dsn: str) -
         async with conn.transaction():
             await Outbox().add_many(conn, batch)
             await Outbox().add_many(conn, [])
-            await Outbox().add(conn, envelopes[300], topic="aqsha.customers.events")
+            await Outbox().add(conn, envelopes[300], topic="aqsha.payments.events")
         rows = await conn.fetch(
             "SELECT topic, key, event_id, event_type, headers, payload FROM outbox ORDER BY id"
         )

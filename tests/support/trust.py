@@ -26,6 +26,17 @@ def keyring() -> Keyring:
     return Keyring.from_dir(Path(os.environ["AQSHA_TRUST_KEYS_DIR"]))
 
 
+def platform_keyring(platform: Any) -> Keyring:
+    """Signers of every principal of a prepared ``shared.ops.platform.Platform``: the keyring its
+    settings point at (the run's fresh one, or the test session's when tests started it). For the
+    chaos and bench drivers, which act for the outside systems of the platform they run.
+    """
+    keys_dir = platform.settings().trust.keys_dir
+    if keys_dir is None:
+        raise RuntimeError("the platform has no signing keys yet: call prepare() first")
+    return Keyring.from_dir(Path(keys_dir))
+
+
 def registry() -> TrustRegistry:
     """The session's trust registry (the public side of ``keyring()``)."""
     return load_registry(TrustSettings())

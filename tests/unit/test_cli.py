@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -12,9 +14,10 @@ from aiokafka import ConsumerRecord
 from typer.testing import CliRunner
 
 from shared.contracts.billing import RunBusinessDay
-from shared.contracts.envelope import encode, envelope_headers, new_envelope
-from shared.contracts.payments import PaymentCompleted
-from shared.contracts.samples import sample
+from shared.contracts.customers import CustomerRegistered
+from shared.contracts.envelope import decode, encode, envelope_headers, new_envelope
+from shared.contracts.payments import OtpRequested, OtpRequestedV1, PaymentCompleted, TopUp
+from shared.contracts.samples import SAMPLE_OTP_CODE, sample
 from shared.money import fmt_tiyn
 from shared.ops.cli import app
 from shared.ops.common import OpsError, base_topic, fmt_retention, key_field, table
@@ -26,9 +29,13 @@ from shared.ops.kafka_tools import (
     _advance,
     group_topics,
     load_documents,
+    masked_value,
     matches,
+    operator_signer,
     prepare,
+    produce,
     redrive_headers,
+    render_dlq_show,
     render_item,
     render_lag,
     select_for_redrive,
@@ -36,12 +43,16 @@ from shared.ops.kafka_tools import (
 )
 from shared.ops.service_tools import (
     business_day_command,
+    business_day_signer,
     parse_date,
     parse_uuid,
     render_history,
     render_inbox,
 )
+from shared.settings import KafkaSettings, Settings, TrustSettings
 from shared.topics import BILLING_COMMANDS, PAYMENTS_COMMANDS, PAYMENTS_OTP, TOPICS
+from shared.trust import HEADER_KEY_ID, HEADER_SIGNATURE, Signer, Untrusted
+from tests.support.trust import keyring, registry
 
 pytestmark = pytest.mark.unit
 
@@ -64,25 +75,170 @@ def _code(exc: pytest.ExceptionInfo[OpsError]) -> int:
 # ---------------------------------------------------------------------------------------- send input
 def test_short_form_is_wrapped_keyed_by_customer_and_correlated_by_request() -> None:
     for field in ("payload", "data"):
-        out = prepare({"type": "PayService", field: PAY}, suffix=".t1")
+        out = prepare({"type": "PayService", field: PAY}, producer="app-gateway", suffix=".t1")
         assert out.topic == "aqsha.payments.commands.t1"
         assert out.envelope.key == str(CUSTOMER)
         assert out.envelope.correlation_id == REQUEST
-        assert out.envelope.producer == "ops-cli"
-        assert out.headers == envelope_headers(out.envelope)
+        assert out.envelope.producer == "app-gateway"  # the signing principal
+        assert out.headers == envelope_headers(out.envelope)  # not signed yet
         assert out.headers["aqsha-type"] == "PayService"
 
 
+def test_a_signed_message_verifies_on_its_concrete_topic() -> None:
+    signer = keyring().signer("app-gateway")
+    out = prepare({"type": "PayService", "payload": PAY}, producer="app-gateway", suffix=".t1")
+    signed = out.signed_by(signer)
+    assert signed.value == encode(out.envelope)
+    assert signed.headers == {**envelope_headers(out.envelope), **signed.signature}
+    assert signed.headers[HEADER_KEY_ID] == signer.key_id
+    headers = [(k, v.encode()) for k, v in signed.headers.items()]
+    origin = registry().verify(signed.topic, signed.key, signed.value, headers)
+    assert origin.principal == "app-gateway"
+    with pytest.raises(Untrusted, match="bad_signature"):  # the signature names the concrete topic
+        registry().verify("aqsha.payments.commands", signed.key, signed.value, headers)
+    with pytest.raises(ValueError, match="is not the signer"):
+        out.signed_by(keyring().signer("cash-network"))
+
+
+async def test_produce_refuses_unsigned_messages_before_connecting() -> None:
+    out = prepare({"type": "PayService", "payload": PAY}, producer="app-gateway")
+    with pytest.raises(ValueError, match="unsigned message"):
+        await produce(KafkaSettings(bootstrap="127.0.0.1:1"), [out])
+
+
 def test_business_day_is_keyed_by_date_from_the_registry() -> None:
-    out = prepare({"type": "RunBusinessDay", "payload": {"business_date": "2026-03-31"}})
+    out = prepare({"type": "RunBusinessDay", "payload": {"business_date": "2026-03-31"}}, producer="ops")
     assert key_field(BILLING_COMMANDS) == "business_date"
     assert out.envelope.key == "2026-03-31"
     assert out.topic == "aqsha.billing.commands"
     cli = business_day_command(date(2026, 3, 31), "alice", ".s")
     assert cli.envelope.key == "2026-03-31"
+    assert cli.envelope.producer == "ops"
     assert cli.topic == "aqsha.billing.commands.s"
     assert isinstance(cli.envelope.payload, RunBusinessDay)
     assert cli.envelope.payload.requested_by == "alice"
+    signed = cli.signed_by(business_day_signer(Settings()))  # the session's keys_dir: ops.pem
+    assert signed.signature[HEADER_KEY_ID].startswith("ops:")
+
+
+TOP_UP = {
+    "request_id": str(REQUEST),
+    "customer_id": str(CUSTOMER),
+    "channel": "TERMINAL",
+    "account": "GOLD",
+    "amount": 5_000_00,
+}
+PAY_RED_BILL = {"request_id": str(REQUEST), "customer_id": str(CUSTOMER), "amount": 5_000_00}
+
+
+@pytest.mark.parametrize(
+    ("doc", "principal", "message"),
+    [
+        ({"type": "TopUp", "payload": TOP_UP}, "app-gateway", "app-gateway may not write TopUp"),
+        (
+            {"type": "TopUp", "payload": {**TOP_UP, "channel": "APP"}},
+            "cash-network",
+            "channel APP commands come only from app-gateway",
+        ),
+        (
+            {"type": "PayService", "payload": {**PAY, "channel": "TERMINAL"}},
+            "app-gateway",
+            "channel TERMINAL commands come only from cash-network",
+        ),
+        (
+            {
+                "type": "PayRedBill",
+                "payload": {**PAY_RED_BILL, "funding": "CASH", "channel": "APP"},
+            },
+            "app-gateway",
+            "cash can only come from cash-network",
+        ),
+        (
+            {"type": "RunBusinessDay", "payload": {"business_date": "2026-03-31"}},
+            "app-gateway",
+            "app-gateway may not write RunBusinessDay (only: ops)",
+        ),
+        ({"type": "PayService", "payload": PAY}, "ops", "ops may not write PayService"),
+    ],
+)
+def test_what_the_principal_may_not_write_is_refused_before_sending(
+    doc: dict[str, Any], principal: str, message: str
+) -> None:
+    with pytest.raises(OpsError) as exc:
+        prepare(doc, producer=principal)
+    assert _code(exc) == 2
+    assert exc.value.message.startswith("refused: ")
+    assert message in exc.value.message
+    assert f"signing as {principal}" in exc.value.message
+
+
+def test_a_full_envelope_must_name_the_signing_principal() -> None:
+    topup = TopUp.model_validate_json(json.dumps(TOP_UP))
+    env = new_envelope(topup, producer="app-gateway", occurred_at=datetime.now(UTC))
+    with pytest.raises(OpsError) as exc:
+        prepare(json.loads(encode(env)), producer="cash-network")
+    assert "envelope says producer 'app-gateway', signed by cash-network" in exc.value.message
+    assert "producer_mismatch" in exc.value.message
+    env = new_envelope(topup, producer="cash-network", occurred_at=datetime.now(UTC))
+    assert prepare(json.loads(encode(env)), producer="cash-network").envelope.event_id == env.event_id
+
+
+# ---------------------------------------------------------------------------------------- signing key
+def _trust(**kw: Any) -> TrustSettings:
+    return TrustSettings.model_validate(
+        {"registry_file": None, "keys_dir": None, "signing_key_file": None, **kw}
+    )
+
+
+def test_the_signing_key_comes_from_key_file_settings_or_the_keys_dir(tmp_path: Path) -> None:
+    keys = Path(os.environ["AQSHA_TRUST_KEYS_DIR"])
+    reg = os.environ["AQSHA_TRUST_REGISTRY_FILE"]
+    # --key FILE: the principal is the file's stem, or --as.
+    assert operator_signer(_trust(), key_file=keys / "ops.pem").principal == "ops"
+    renamed = tmp_path / "operator-2026.pem"
+    renamed.write_bytes((keys / "ops.pem").read_bytes())
+    signer = operator_signer(_trust(registry_file=reg), key_file=renamed, principal="ops")
+    assert signer.key_id == keyring().signer("ops").key_id
+    # AQSHA_TRUST_SIGNING_KEY_FILE, and --key wins over it.
+    assert operator_signer(_trust(signing_key_file=keys / "ops.pem")).principal == "ops"
+    chosen = operator_signer(_trust(signing_key_file=keys / "ops.pem"), key_file=keys / "cash-network.pem")
+    assert chosen.principal == "cash-network"
+    # A development keyring: the principal's <principal>.pem once --as names it.
+    assert operator_signer(_trust(keys_dir=keys), principal="app-gateway").key_id == (
+        keyring().signer("app-gateway").key_id
+    )
+
+
+def test_no_or_an_unusable_signing_key_is_a_usage_error(tmp_path: Path) -> None:
+    keys = Path(os.environ["AQSHA_TRUST_KEYS_DIR"])
+    reg = os.environ["AQSHA_TRUST_REGISTRY_FILE"]
+    stranger = tmp_path / "ops.pem"
+    stranger.write_bytes(Signer.generate("ops").pem())
+    not_a_key = tmp_path / "ops-broken.pem"
+    not_a_key.write_text("nope")
+    alice = tmp_path / "alice.pem"
+    alice.write_bytes((keys / "ops.pem").read_bytes())
+    cases: list[tuple[TrustSettings, dict[str, Any], str]] = [
+        (
+            _trust(),
+            {},
+            "no signing key: set AQSHA_TRUST_SIGNING_KEY_FILE or pass --key FILE; nothing was sent",
+        ),
+        (_trust(keys_dir=keys), {}, "or name a principal of AQSHA_TRUST_KEYS_DIR with --as PRINCIPAL"),
+        (_trust(), {"key_file": tmp_path / "no" / "ops.pem"}, "cannot read signing key"),
+        (_trust(), {"key_file": not_a_key, "principal": "ops"}, f"cannot sign with {not_a_key}: not an"),
+        (_trust(), {"key_file": alice}, "unknown principal 'alice' (the key file's stem; --as PRINCIPAL"),
+        (_trust(registry_file=reg), {"key_file": stranger}, "is not in the trust registry"),
+        (_trust(keys_dir=keys), {"principal": "mallory"}, "unknown principal 'mallory'; known: payments"),
+    ]
+    for trust, kwargs, message in cases:
+        with pytest.raises(OpsError) as exc:
+            operator_signer(trust, **kwargs)
+        assert _code(exc) == 2
+        assert message in exc.value.message, exc.value.message
+    with pytest.raises(OpsError) as exc:  # billing run-day: no --key option to suggest
+        operator_signer(_trust(), principal="ops", key_option=False)
+    assert exc.value.message == "no signing key for ops: set AQSHA_TRUST_SIGNING_KEY_FILE; nothing was sent"
 
 
 @pytest.mark.parametrize(
@@ -103,7 +259,7 @@ def test_business_day_is_keyed_by_date_from_the_registry() -> None:
 )
 def test_invalid_input_is_a_usage_error(doc: dict[str, Any], message: str) -> None:
     with pytest.raises(OpsError) as exc:
-        prepare(doc)
+        prepare(doc, producer="app-gateway")
     assert _code(exc) == 2
     assert message in exc.value.message
 
@@ -112,19 +268,19 @@ def test_events_need_force_and_full_envelopes_keep_their_ids() -> None:
     env = new_envelope(sample(PaymentCompleted), producer="payments", occurred_at=datetime.now(UTC))
     doc = json.loads(encode(env))
     with pytest.raises(OpsError):
-        prepare(doc)
-    out = prepare(doc, force=True)
+        prepare(doc, producer="payments")
+    out = prepare(doc, force=True, producer="payments")
     assert out.envelope.event_id == env.event_id
     assert out.envelope.producer == "payments"
     assert out.topic == "aqsha.payments.events"
 
     doc["key"] = str(uuid4())
     with pytest.raises(OpsError) as exc:
-        prepare(doc, force=True)
+        prepare(doc, force=True, producer="payments")
     assert "differs from payload customer_id" in exc.value.message
     doc["payload"]["amount"] = 1.5
     with pytest.raises(OpsError) as exc:
-        prepare(doc, force=True)
+        prepare(doc, force=True, producer="payments")
     assert "invalid envelope: invalid_payload" in exc.value.message
 
 
@@ -188,6 +344,74 @@ def test_tail_filters_by_customer_key_or_payload_and_type() -> None:
     assert not matches(item, customer=str(uuid4()))
     assert matches(item, types=["PaymentCompleted", "X"])
     assert not matches(item, types=["PaymentFailed"])
+
+
+def _secrets_in(text: str) -> list[str]:
+    """The sensitive sample values (customer, OTP v1 and v2) still readable in ``text``."""
+    customer = sample(CustomerRegistered)
+    values = [
+        customer.phone,
+        customer.iin,
+        customer.full_name,
+        customer.email or "",
+        sample(OtpRequestedV1).code,
+        sample(OtpRequested).sealed_code,
+        SAMPLE_OTP_CODE,
+        json.dumps(customer.full_name)[1:-1],  # as JSON writes it with ensure_ascii
+    ]
+    return [v for v in values if v and v in text]
+
+
+@pytest.mark.parametrize(
+    "model", [CustomerRegistered, OtpRequested, OtpRequestedV1], ids=lambda m: m.__name__
+)
+def test_tail_masks_sensitive_fields_in_text_and_json(model: Any) -> None:
+    env = new_envelope(sample(model), producer="t", occurred_at=datetime.now(UTC))
+    item = to_item(_record(encode(env), env.key, envelope_headers(env), topic="aqsha.payments.otp"))
+    text = render_item(item)
+    as_json = json.dumps(item.as_dict(), ensure_ascii=False)
+    assert _secrets_in(text) == []
+    assert _secrets_in(as_json) == []
+    payload = item.as_dict()["envelope"]["payload"]
+    assert payload["phone"] == "+7 *** *** ** 67"  # a phone keeps its last two digits
+    assert '"phone": "+7 *** *** ** 67"' in text
+    assert payload["customer_id"] == str(CUSTOMER)  # what is not sensitive stays readable
+    if model is OtpRequested:
+        assert payload["sealed_code"] == "***"
+        assert payload["amount"] == sample(OtpRequested).amount
+
+
+def test_undecodable_records_and_dead_letters_are_masked_too() -> None:
+    # A v1 OtpRequested with an invalid field: not decodable, yet its contract is known.
+    doc = json.loads(
+        encode(new_envelope(sample(OtpRequestedV1), producer="t", occurred_at=datetime.now(UTC)))
+    )
+    doc["payload"]["amount"] = -1
+    raw = json.dumps(doc).encode()
+    headers = {"aqsha-dlq-reason": "invalid_payload", "aqsha-dlq-original-topic": "aqsha.payments.otp"}
+    item = to_item(_record(raw, str(CUSTOMER), headers, topic="aqsha.payments.otp.dlq"))
+    assert item.envelope is None
+    assert _secrets_in(render_item(item)) == []
+    assert _secrets_in(json.dumps(item.as_dict())) == []
+    letter = DeadLetter(item)
+    assert _secrets_in(render_dlq_show(letter)) == []
+    assert _secrets_in(letter.as_dict()["value"]) == []
+    assert json.loads(letter.as_dict()["value"])["payload"]["code"] == "***"
+    # A refused (decodable) v1 dead letter: `dlq show` text and --json.
+    v1 = new_envelope(sample(OtpRequestedV1), producer="t", occurred_at=datetime.now(UTC))
+    refused = DeadLetter(
+        to_item(_record(encode(v1), v1.key, {"aqsha-dlq-reason": "insecure_contract"}, topic="x.dlq"))
+    )
+    assert _secrets_in(render_dlq_show(refused)) == []
+    assert _secrets_in(json.dumps(refused.as_dict(), ensure_ascii=False)) == []
+    assert "insecure_contract" in render_dlq_show(refused)
+    # Not even JSON: phones and code=... patterns are masked; an unknown type by field names.
+    assert masked_value(b"sms to +77011234567 code=482915 {") == "sms to +7 *** *** ** 67 code=*** {"
+    unknown = json.dumps({"type": "Nope", "schema_version": 1, "payload": {"otp": "123456", "n": 1}})
+    assert json.loads(masked_value(unknown.encode()))["payload"] == {"otp": "***", "n": 1}
+    # Nothing sensitive: the value is returned byte for byte.
+    plain = encode(new_envelope(sample(PaymentCompleted), producer="t", occurred_at=datetime.now(UTC)))
+    assert masked_value(plain) == plain.decode()
 
 
 # ---------------------------------------------------------------------------------------------- dlq
@@ -254,6 +478,37 @@ def test_redrive_headers_drop_dead_letter_facts_and_say_where_from() -> None:
         REDRIVEN_FROM: b"aqsha.payments.commands.dlq[2]@9",
         "aqsha-redriven-at": now.isoformat().encode(),
     }
+
+
+def test_a_redriven_record_keeps_its_signature_and_verifies_again() -> None:
+    """The producer's signature headers survive the dead letter and the redrive (only aqsha-dlq-* go)."""
+    topic = "aqsha.payments.commands.t9"
+    out = prepare({"type": "TopUp", "payload": TOP_UP}, producer="cash-network", suffix=".t9")
+    signed = out.signed_by(keyring().signer("cash-network"))
+    dead = {
+        **signed.headers,
+        "aqsha-dlq-reason": "handler_error",
+        "aqsha-dlq-original-topic": topic,
+        "aqsha-dlq-original-partition": "4",
+        "aqsha-dlq-original-offset": "41",
+        REDRIVEN_FROM: "aqsha.payments.commands.t9.dlq[4]@0",  # redriven once before
+    }
+    record = _record(signed.value, str(CUSTOMER), dead, offset=3, partition=4, topic=f"{topic}.dlq")
+    letter = DeadLetter(to_item(record))
+    assert letter.original == (topic, 4, 41)
+    now = datetime(2026, 3, 2, tzinfo=UTC)
+    headers = redrive_headers(letter, now)
+    names = [k for k, _ in headers]
+    assert not any(k.startswith("aqsha-dlq-") for k in names)
+    assert names.count(REDRIVEN_FROM) == 1
+    assert dict(headers)[REDRIVEN_FROM] == f"{topic}.dlq[4]@3".encode()
+    assert dict(headers)[HEADER_KEY_ID] == signed.signature[HEADER_KEY_ID].encode()
+    assert dict(headers)[HEADER_SIGNATURE] == signed.signature[HEADER_SIGNATURE].encode()
+    # What redrive sends (the dead letter's value and key, these headers) verifies on the original topic.
+    key = letter.item.key.encode() if letter.item.key is not None else None
+    origin = registry().verify(topic, key, letter.item.value, headers)
+    assert origin.principal == "cash-network"
+    assert decode(letter.item.value).producer == "cash-network"
 
 
 # ---------------------------------------------------------------------------------------------- lag
@@ -344,16 +599,35 @@ def test_history_and_inbox_rendering() -> None:
 # ----------------------------------------------------------------------------------------- the CLI
 def test_cli_usage_errors_exit_2_before_touching_anything() -> None:
     runner = CliRunner()
-    env = {"AQSHA_KAFKA_BOOTSTRAP": "127.0.0.1:1", "AQSHA_PG_DSN": "postgresql://nobody@127.0.0.1:1/x"}
+    env: dict[str, str | None] = {
+        "AQSHA_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "AQSHA_PG_DSN": "postgresql://nobody@127.0.0.1:1/x",
+    }
+    topup = json.dumps({"type": "TopUp", "payload": TOP_UP})
     cases = [
-        (["send", "-"], '{"type": "PaymentCompleted", "payload": {}}', "is an event, not a command"),
+        (
+            ["send", "-", "--as", "app-gateway"],
+            '{"type": "PaymentCompleted", "payload": {}}',
+            "is an event, not a command",
+        ),
         (["send", "/nonexistent/file.json"], None, "cannot read /nonexistent/file.json"),
+        (["send", "-", "--as", "app-gateway"], topup, "refused: app-gateway may not write TopUp"),
+        (["send", "-", "--as", "nobody"], topup, "unknown principal 'nobody'; known: payments"),
         (["payments", "history", "nope"], None, "invalid customer id 'nope'"),
         (["notify", "inbox", "nope"], None, "invalid customer id 'nope'"),
         (["billing", "run-day", "31.03.2026"], None, "invalid date '31.03.2026'"),
     ]
+    keyless = {**env, "AQSHA_TRUST_KEYS_DIR": None, "AQSHA_TRUST_SIGNING_KEY_FILE": None}
+    cases += [
+        (["send", "-"], topup, "no signing key: set AQSHA_TRUST_SIGNING_KEY_FILE or pass --key FILE"),
+        (
+            ["billing", "run-day", "2026-03-31"],
+            None,
+            "no signing key for ops: set AQSHA_TRUST_SIGNING_KEY_FILE",
+        ),
+    ]
     for args, stdin, message in cases:
-        result = runner.invoke(app, args, input=stdin, env=env)
+        result = runner.invoke(app, args, input=stdin, env=keyless if "no signing key" in message else env)
         assert result.exit_code == 2, (args, result.output)
         assert result.stderr.startswith("aqsha: error: ")
         assert len(result.stderr.splitlines()) == 1
@@ -361,12 +635,27 @@ def test_cli_usage_errors_exit_2_before_touching_anything() -> None:
         assert result.stdout == ""
 
     dry = runner.invoke(
-        app, ["send", "-", "--dry-run"], input=json.dumps({"type": "PayService", "data": PAY})
+        app,
+        ["send", "-", "--dry-run", "--as", "app-gateway"],
+        input=json.dumps({"type": "PayService", "data": PAY}),
     )
-    assert dry.exit_code == 0
+    assert dry.exit_code == 0, dry.output
     assert (
         dry.stdout.strip()
         == f"valid PayService key={CUSTOMER} -> aqsha.payments.commands (dry run, not sent)"
+    )
+    # --dry-run --json shows the record as it would be sent: signed by the key file's principal.
+    key_file = Path(os.environ["AQSHA_TRUST_KEYS_DIR"]) / "cash-network.pem"
+    shown = runner.invoke(app, ["send", "-", "--dry-run", "--json", "--key", str(key_file)], input=topup)
+    assert shown.exit_code == 0, shown.output
+    preview = json.loads(shown.stdout)
+    assert preview["envelope"]["producer"] == "cash-network"
+    assert preview["headers"][HEADER_KEY_ID] == keyring().signer("cash-network").key_id
+    value = encode(decode(json.dumps(preview["envelope"])))
+    headers = [(k, v.encode()) for k, v in preview["headers"].items()]
+    assert (
+        registry().verify(preview["topic"], preview["key"].encode(), value, headers).principal
+        == "cash-network"
     )
 
 

@@ -24,13 +24,14 @@ from shared.clock import ALMATY, SystemClock
 from shared.contracts.base import Contract
 from shared.contracts.billing import RedAccountOpened, RunBusinessDay
 from shared.contracts.common import Channel, Funding, Merchant, PaymentKind, PaymentStatus
-from shared.contracts.envelope import Envelope, decode, encode, new_envelope
+from shared.contracts.envelope import Envelope, decode
 from shared.contracts.payments import PaymentCompleted, PaymentRefunded, Receipt, RedPurchaseRequested
 from shared.db import create_pool
 from shared.money import tenge_to_tiyn as tenge
 from shared.settings import Settings
 from shared.topics import resolve, topic_for_contract
 from tests.support.kafka import create_topics, read_records
+from tests.support.trust import envelope, publish
 
 T = TypeVar("T")
 
@@ -62,23 +63,24 @@ class Billing:
     service: BillingService
 
     async def publish(self, payload: Contract, *, key: str | None = None) -> UUID:
-        """Publish an envelope to the contract's topic, as its producer would; return its event id."""
-        env = new_envelope(payload, key=key, producer="test", occurred_at=datetime.now(UTC))
+        """Publish an envelope to the contract's topic, as its producer would (signed by it); return its
+        event id."""
+        env = envelope(payload, key=key, occurred_at=datetime.now(UTC))
         await self.publish_envelope(env)
         return env.event_id
 
     async def publish_envelope(self, env: Envelope[Any]) -> None:
-        """Publish this exact envelope (same event id), e.g. to redeliver it."""
+        """Publish this exact envelope (same event id), e.g. to redeliver it, signed by its producer."""
         topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
         broker = self.app.broker
         assert isinstance(broker, KafkaBroker)
-        await broker.publish(encode(env), topic=topic, key=env.key.encode())
+        await publish(broker, env, topic)
 
     async def refund(
         self, customer: UUID, payment: UUID, amount: int, *, total_refunded: int, original_amount: int
     ) -> Envelope[Any]:
         """A merchant refund of a RED purchase; waits until billing handled it; returns the envelope."""
-        env = new_envelope(
+        env = envelope(
             PaymentRefunded(
                 payment_id=payment,
                 refund_id=uuid4(),
@@ -95,7 +97,6 @@ class Billing:
                     else PaymentStatus.PARTIALLY_REFUNDED
                 ),
             ),
-            producer="test",
             occurred_at=datetime.now(UTC),
         )
         await self.publish_envelope(env)

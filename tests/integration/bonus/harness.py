@@ -16,7 +16,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.contracts.base import Contract
 from shared.contracts.common import Funding, Merchant, PaymentKind, PaymentStatus, ServiceCategory
-from shared.contracts.envelope import Envelope, decode, encode, new_envelope
+from shared.contracts.envelope import Envelope, decode
 from shared.contracts.payments import (
     BonusRedemptionCancelled,
     BonusRedemptionRequested,
@@ -27,6 +27,7 @@ from shared.contracts.samples import sample
 from shared.kafka import assign_from_beginning
 from shared.settings import KafkaSettings
 from shared.topics import BONUS_EVENTS, PAYMENTS_EVENTS, resolve
+from tests.support import trust
 
 
 class Harness:
@@ -69,14 +70,18 @@ class Harness:
     # -- publishing ----------------------------------------------------------------------------
     def envelope(self, payload: Contract) -> Envelope[Any]:
         """A fresh envelope from payments around ``payload``."""
-        return new_envelope(payload, producer="payments", occurred_at=datetime.now(UTC))
+        return trust.envelope(payload, producer="payments", occurred_at=datetime.now(UTC))
 
     async def publish(self, payload: Contract | Envelope[Any], *, times: int = 1) -> Envelope[Any]:
-        """Publish to aqsha.payments.events ``times`` times (the same envelope: redeliveries)."""
+        """Publish to aqsha.payments.events ``times`` times (the same envelope: redeliveries), signed
+        by the envelope's producer (payments)."""
         env = payload if isinstance(payload, Envelope) else self.envelope(payload)
         topic = resolve(PAYMENTS_EVENTS.name, self.kafka.topic_suffix)
+        value, key, headers = trust.record(env, topic)
         for _ in range(times):
-            await self._producer.send_and_wait(topic, encode(env), key=env.key.encode())
+            await self._producer.send_and_wait(
+                topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()]
+            )
         return env
 
     # -- waiting ---------------------------------------------------------------------------------

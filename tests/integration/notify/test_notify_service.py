@@ -35,15 +35,19 @@ from shared.contracts import notify as notify_contracts
 from shared.contracts.base import Contract
 from shared.contracts.common import Locale
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import Envelope, decode, encode, new_envelope
-from shared.contracts.samples import samples
+from shared.contracts.envelope import Envelope, decode
+from shared.contracts.payments import OtpRequestedV1
+from shared.contracts.registry import contract_for
+from shared.contracts.samples import SAMPLE_OTP_CODE, samples
 from shared.db import create_pool
 from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.money import fmt_tiyn
+from shared.otp_seal import seal_code
 from shared.settings import Settings
-from shared.topics import resolve, topic_for_contract
+from shared.topics import dlq_name, resolve, topic_for_contract
 from tests.support.kafka import create_topics, read_records
+from tests.support.trust import envelope, publish
 
 pytestmark = pytest.mark.integration
 
@@ -119,9 +123,10 @@ class Env:
     renderer: Renderer = field(default_factory=Renderer)
 
     async def publish(self, env: Envelope[Any], times: int = 1) -> None:
+        """Publish ``env`` ``times`` times (redeliveries), signed by its producer."""
         topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
         for _ in range(times):
-            await self.producer.publish(encode(env), topic=topic, key=env.key.encode())
+            await publish(self.producer, env, topic)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -190,7 +195,7 @@ async def register(env: Env, *, locale: Locale = Locale.RU, email: bool = True) 
         locale=locale,
         email=f"{cid.hex[:8]}@example.kz" if email else None,
     )
-    await env.publish(new_envelope(customer, producer="test", occurred_at=datetime.now(UTC)))
+    await env.publish(envelope(customer, occurred_at=datetime.now(UTC)))
     await until(lambda: _exists(env.pool, "SELECT 1 FROM customers WHERE customer_id = $1", cid))
     return customer
 
@@ -200,11 +205,18 @@ async def _exists(pool: asyncpg.Pool, sql: str, *args: Any) -> bool:
 
 
 def event_for(customer: CustomerRegistered, type_name: str, **changes: Any) -> Envelope[Any]:
-    """The contract sample of ``type_name``, re-addressed to ``customer`` (new ids where they matter)."""
-    sample = next(s for s in samples() if type_name == s.TYPE)
+    """The contract sample of ``type_name`` (latest version), re-addressed to ``customer`` (new ids where
+    they matter). ``OtpRequested``: ``code=`` is sealed for its fields under the session's transport key,
+    as payments does."""
+    sample = next(s for s in samples() if type(s) is contract_for(type_name))
+    code = changes.pop("code", SAMPLE_OTP_CODE)
     update: dict[str, Any] = {"customer_id": customer.customer_id, **changes}
     if type_name == "OtpRequested":
         update.setdefault("phone", customer.phone)
+        update.setdefault("payment_id", uuid4())
+        bound = {k: update.get(k, getattr(sample, k)) for k in ("payment_id", "customer_id", "phone")}
+        bound.update(expires_at=sample.expires_at, amount=sample.amount)  # type: ignore[attr-defined]
+        update["sealed_code"] = seal_code(code, NotifySettings().otp_transport_secret(), **bound)
     if type_name == "PaymentCompleted":
         receipt = sample.receipt.model_copy(update={"receipt_number": f"R-{uuid4().hex[:12].upper()}"})  # type: ignore[attr-defined]
         update["receipt"] = receipt
@@ -212,7 +224,7 @@ def event_for(customer: CustomerRegistered, type_name: str, **changes: Any) -> E
     if type_name == "RepaymentApplied":
         update["repayment_id"] = uuid4()
     payload: Contract = sample.model_copy(update=update)
-    return new_envelope(payload, producer="test", occurred_at=datetime.now(UTC))
+    return envelope(payload, occurred_at=datetime.now(UTC))  # as the service that emits it
 
 
 async def settled(env: Env, source: UUID, count: int) -> None:
@@ -412,6 +424,38 @@ async def test_otp_goes_only_by_sms_and_the_code_is_never_logged_or_stored(env: 
     for table in ("deliveries", "inbox_messages", "receipts", "delivery_dead_letters", "outbox", "inbox"):
         dump = await env.pool.fetchval(f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")
         assert code not in dump, table
+    # Nothing of the code at all: the row is only marked secret (no hash to brute-force).
+    row = await env.pool.fetchrow("SELECT * FROM deliveries WHERE source_event_id = $1", e.event_id)
+    assert row is not None
+    assert row["secret"] is True
+    assert "secret_hash" not in dict(row)
+    # On Kafka the code only ever travelled sealed.
+    assert code not in e.payload.model_dump_json()
+
+
+async def test_otp_requested_v1_with_a_clear_code_is_refused_and_never_sent(env: Env) -> None:
+    customer = await register(env)
+    v1 = next(s for s in samples() if isinstance(s, OtpRequestedV1)).model_copy(
+        update={"customer_id": customer.customer_id, "phone": customer.phone, "payment_id": uuid4()}
+    )
+    e = envelope(v1, occurred_at=datetime.now(UTC))
+    assert e.schema_version == 1
+    await env.publish(e)
+    dlq = resolve(dlq_name("aqsha.payments.otp"), env.settings.kafka.topic_suffix)
+
+    async def refused() -> bool:
+        records = await read_records(env.settings.kafka.bootstrap, dlq, until=0, timeout_s=5)
+        return any(r.key == e.key.encode() for r in records)
+
+    await until(refused)
+    records = await read_records(env.settings.kafka.bootstrap, dlq, until=1)
+    [letter] = [r for r in records if r.key == e.key.encode()]
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["aqsha-dlq-reason"] == "insecure_contract"
+    assert v1.code not in headers["aqsha-dlq-error"]
+    assert env.gateway.calls("/sms", customer.phone) == []
+    assert not await _exists(env.pool, "SELECT 1 FROM deliveries WHERE source_event_id = $1", e.event_id)
+    assert not await _exists(env.pool, "SELECT 1 FROM inbox WHERE event_id = $1", e.event_id)
 
 
 async def test_a_pending_delivery_left_by_a_crash_is_resumed_once(env: Env) -> None:

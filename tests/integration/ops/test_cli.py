@@ -27,17 +27,20 @@ from services.payments.settings import PaymentsSettings
 from shared.calendar import load_kz_calendar
 from shared.clock import SystemClock
 from shared.contracts.billing import RedAccountOpened, RunBusinessDay
+from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import decode, decode_as, encode, envelope_headers, new_envelope
-from shared.contracts.payments import PaymentCompleted, PayService
-from shared.contracts.samples import sample
+from shared.contracts.payments import OtpRequested, OtpRequestedV1, PaymentCompleted, PayService
+from shared.contracts.samples import SAMPLE_OTP_CODE, sample
 from shared.db import create_pool
 from shared.kafka import DLQ_ERROR, DLQ_GROUP, DLQ_REASON, DLQ_TOPIC
 from shared.money import fmt_tiyn
 from shared.ops.kafka_tools import REDRIVE_GROUP, REDRIVEN_FROM
 from shared.settings import Settings
 from shared.topics import CUSTOMERS_EVENTS, dlq_name, resolve
+from shared.trust import HEADER_KEY_ID
 from tests.integration.ops.conftest import ainvoke, cli_env, invoke, until
 from tests.support.kafka import create_topics, read_records
+from tests.support.trust import keyring, registry, signed
 
 pytestmark = pytest.mark.integration
 
@@ -47,6 +50,11 @@ COMMANDS = "aqsha.payments.commands"
 
 def _headers(record: Any) -> dict[str, str]:
     return {k: v.decode() for k, v in record.headers}
+
+
+def _signer_of(record: Any) -> str:
+    """The principal whose signature ``record`` carries; raises if it does not verify where it is."""
+    return registry().verify(record.topic, record.key, record.value or b"", record.headers).principal
 
 
 async def _produce(
@@ -125,7 +133,7 @@ async def test_topics_list_apply_and_console_script(settings: Settings) -> None:
     # A usage error through the console script: one line on stderr, exit code 2.
     bad = await asyncio.to_thread(
         subprocess.run,
-        [str(ROOT / ".venv" / "bin" / "aqsha"), "send", "-"],
+        [str(ROOT / ".venv" / "bin" / "aqsha"), "send", "-", "--as", "app-gateway"],
         input='{"type": "NoSuchThing", "payload": {}}',
         env=env,
         capture_output=True,
@@ -160,35 +168,65 @@ async def test_send_validates_then_produces_with_key_and_headers(settings: Setti
         },
         "input is not JSON": "{not json",
     }
+    topup = {
+        "type": "TopUp",
+        "payload": {**{k: pay[k] for k in ("request_id", "customer_id", "amount")}, "account": "GOLD"},
+    }
+    rejected["refused: app-gateway may not write TopUp (only: cash-network)"] = topup
+    rejected["channel TERMINAL commands come only from cash-network"] = {
+        "type": "PayService",
+        "payload": {**pay, "channel": "TERMINAL"},
+    }
     for message, doc in rejected.items():
-        result = await ainvoke(settings, "send", "-", input=doc if isinstance(doc, str) else json.dumps(doc))
+        result = await ainvoke(
+            settings,
+            "send",
+            "-",
+            "--as",
+            "app-gateway",
+            input=doc if isinstance(doc, str) else json.dumps(doc),
+        )
         assert result.exit_code == 2, (message, result.output)
         assert message in result.stderr
         assert result.stdout == ""
 
-    # Short form with "data", from stdin.
+    # Short form with "data", from stdin, signed as the app gateway (AQSHA_TRUST_KEYS_DIR + --as).
     sent = await ainvoke(
-        settings, "send", "-", "--json", input=json.dumps({"type": "PayService", "data": pay})
+        settings,
+        "send",
+        "-",
+        "--json",
+        "--as",
+        "app-gateway",
+        input=json.dumps({"type": "PayService", "data": pay}),
     )
     assert sent.exit_code == 0, sent.output
     receipt = json.loads(sent.stdout)
     assert receipt["key"] == str(customer)
     assert receipt["type"] == "PayService"
 
-    # A full envelope from a file is sent as it is (same event id).
-    env = new_envelope(sample(RedAccountOpened), producer="onboarding", occurred_at=datetime.now(UTC))
+    # A full envelope from a file is sent as it is (same event id), by the producer it names.
+    env = new_envelope(sample(RedAccountOpened), producer="red-origination", occurred_at=datetime.now(UTC))
     path = tmp_path / "opened.json"
     path.write_text(json.dumps(json.loads(encode(env))))
-    assert (await ainvoke(settings, "send", str(path))).exit_code == 2  # an event: needs --force
-    forced = await ainvoke(settings, "send", str(path), "--force")
-    assert forced.exit_code == 0
+    as_red = ("--as", "red-origination")
+    assert (await ainvoke(settings, "send", str(path), *as_red)).exit_code == 2  # an event: needs --force
+    impostor = await ainvoke(settings, "send", str(path), "--force", "--as", "onboarding")
+    assert impostor.exit_code == 2
+    assert "onboarding may not write RedAccountOpened" in impostor.stderr
+    forced = await ainvoke(settings, "send", str(path), "--force", *as_red)
+    assert forced.exit_code == 0, forced.output
     assert str(env.event_id) in forced.stdout
 
-    # RunBusinessDay is keyed by the business date (the registry says so), not a customer.
+    # RunBusinessDay is keyed by the business date (the registry says so), not a customer; the key
+    # file names the principal (ops.pem signs as ops).
+    ops_key = keyring().signer("ops")
     day = await ainvoke(
         settings,
         "send",
         "-",
+        "--key",
+        str(Path(os.environ["AQSHA_TRUST_KEYS_DIR"]) / "ops.pem"),
         input=json.dumps(
             {"type": "RunBusinessDay", "payload": {"business_date": "2026-03-31", "requested_by": "alice"}}
         ),
@@ -202,9 +240,12 @@ async def test_send_validates_then_produces_with_key_and_headers(settings: Setti
     (record,) = records
     envelope = decode_as(record.value or b"", PayService)
     assert record.key == str(customer).encode()
-    assert _headers(record) == envelope_headers(envelope)
+    headers = _headers(record)
+    assert {k: v for k, v in headers.items() if k in envelope_headers(envelope)} == envelope_headers(envelope)
+    assert headers[HEADER_KEY_ID] == keyring().signer("app-gateway").key_id
+    assert _signer_of(record) == "app-gateway"  # consumers will accept it
     assert envelope.type == "PayService"
-    assert envelope.producer == "ops-cli"
+    assert envelope.producer == "app-gateway"
     assert envelope.correlation_id == request  # commands correlate by their request_id
     assert envelope.payload.amount == 1_500_050
     assert envelope.payload.customer_id == customer
@@ -214,11 +255,14 @@ async def test_send_validates_then_produces_with_key_and_headers(settings: Setti
         settings.kafka.bootstrap, resolve("aqsha.red.accounts", settings.kafka.topic_suffix), until=1
     )
     assert [decode(r.value or b"").event_id for r in red] == [env.event_id]
+    assert [_signer_of(r) for r in red] == ["red-origination"]
     (billing,) = await read_records(
         settings.kafka.bootstrap, resolve("aqsha.billing.commands", settings.kafka.topic_suffix), until=1
     )
     assert billing.key == b"2026-03-31"
     assert decode_as(billing.value or b"", RunBusinessDay).payload.requested_by == "alice"
+    assert decode(billing.value or b"").producer == "ops"
+    assert _headers(billing)[HEADER_KEY_ID] == ops_key.key_id
 
 
 # --------------------------------------------------------------------------------------------- tail
@@ -285,6 +329,43 @@ async def test_tail_filters_and_formats(settings: Settings) -> None:
     assert "unknown topic" in unknown.stderr
 
 
+async def test_tail_and_dlq_show_mask_codes_and_personal_data(settings: Settings) -> None:
+    otp_topic = "aqsha.payments.otp"
+    await create_topics(settings.kafka, otp_topic)
+    customer = sample(CustomerRegistered)
+    v1, v2 = sample(OtpRequestedV1), sample(OtpRequested)
+    secrets = [v1.code, v2.sealed_code, SAMPLE_OTP_CODE, customer.phone, customer.iin, customer.full_name]
+    for payload in (v1, v2):
+        env = new_envelope(payload, producer="payments", occurred_at=datetime.now(UTC))
+        await _produce(settings, otp_topic, encode(env), env.key.encode(), envelope_headers(env))
+    # A refused v1 as the kernel dead-letters it (byte for byte), and a registration's invalid copy.
+    refused = new_envelope(v1, producer="payments", occurred_at=datetime.now(UTC))
+    dlq_headers = {**envelope_headers(refused), DLQ_REASON: "insecure_contract", DLQ_TOPIC: otp_topic}
+    await _produce(settings, dlq_name(otp_topic), encode(refused), refused.key.encode(), dlq_headers)
+    broken = json.loads(encode(new_envelope(customer, producer="onboarding", occurred_at=datetime.now(UTC))))
+    broken["payload"]["iin"] = "12345"  # invalid: not decodable, but its contract is known
+    await _produce(settings, dlq_name(otp_topic), json.dumps(broken).encode(), refused.key.encode(), {})
+
+    outputs = []
+    for args in (
+        ("tail", otp_topic, "--from-beginning", "--no-follow"),
+        ("tail", otp_topic, "--from-beginning", "--no-follow", "--json"),
+        ("tail", dlq_name(otp_topic), "--from-beginning", "--no-follow", "--json"),
+        ("dlq", "list", otp_topic, "--json"),
+        ("dlq", "show", otp_topic, "--offset", "0"),
+        ("dlq", "show", otp_topic, "--offset", "0", "--json"),
+        ("dlq", "show", otp_topic, "--offset", "1"),
+    ):
+        result = await ainvoke(settings, *args)
+        assert result.exit_code == 0, (args, result.output)
+        outputs.append(result.stdout)
+        assert [s for s in secrets if s in result.stdout] == [], args
+    assert '"phone": "+7 *** *** ** 67"' in outputs[0]
+    assert '"sealed_code": "***"' in outputs[0]
+    assert "insecure_contract" in outputs[4]
+    assert '"iin": "***"' in outputs[6]
+
+
 # ---------------------------------------------------------------------------------------------- dlq
 async def test_dlq_redrive_remembers_what_it_sent(settings: Settings) -> None:
     """Redrive --all twice sends once; filters; original key, value and headers come back."""
@@ -294,9 +375,9 @@ async def test_dlq_redrive_remembers_what_it_sent(settings: Settings) -> None:
     customer = uuid4()
     key = str(customer).encode()
     for i in range(3):
-        await _produce(
-            settings, topic, f"value-{i}".encode(), key, {"aqsha-type": "BonusAccrued", "n": str(i)}
-        )
+        value = f"value-{i}".encode()
+        signature = signed(resolve(topic, suffix), key, value, "bonus")
+        await _produce(settings, topic, value, key, {"aqsha-type": "BonusAccrued", "n": str(i), **signature})
     originals = await read_records(settings.kafka.bootstrap, resolve(topic, suffix), until=3)
     for record, reason in zip(originals, ("handler_error", "invalid_json", "handler_error"), strict=True):
         await _produce(
@@ -346,6 +427,8 @@ async def test_dlq_redrive_remembers_what_it_sent(settings: Settings) -> None:
         assert h["n"] == _headers(original)["n"]
         assert h["aqsha-type"] == "BonusAccrued"
         assert h[REDRIVEN_FROM].startswith(resolve(dlq_name(topic), suffix))
+        assert h[HEADER_KEY_ID] == _headers(original)[HEADER_KEY_ID]
+        assert _signer_of(r) == "bonus"  # the producer's signature came back with it and verifies
 
     state = json.loads((await ainvoke(settings, "dlq", "list", topic, "--json")).stdout)
     assert all(x["redriven"] for x in state)
@@ -392,7 +475,10 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
             "amount": 50_000,
         },
     }
-    assert (await ainvoke(settings, "send", "-", "--force", input=json.dumps(registered))).exit_code == 0
+    onboarding = await ainvoke(
+        settings, "send", "-", "--force", "--as", "onboarding", input=json.dumps(registered)
+    )
+    assert onboarding.exit_code == 0, onboarding.output
 
     async def payments_lag() -> dict[str, int]:
         result = await ainvoke(settings, "lag", "--group", "aqsha-payments", "--json")
@@ -422,7 +508,7 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
 
         await until(_zero(payments_lag))  # the registration is consumed and committed
         assert await pool.fetchval("SELECT count(*) FROM accounts WHERE customer_id = $1", customer) == 2
-        sent = await ainvoke(settings, "send", "-", input=json.dumps(first_topup))
+        sent = await ainvoke(settings, "send", "-", "--as", "cash-network", input=json.dumps(first_topup))
         assert sent.exit_code == 0, sent.output
         await until(lambda: _truthy(gold(), 50_000))
         await until(_zero(payments_lag))
@@ -447,20 +533,27 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
             processed.key,
             _dead_letter_headers(processed, "handler_error"),
         )
-        await _produce(settings, COMMANDS, b'{"broken":', str(customer).encode())
+        broken, ckey = b'{"broken":', str(customer).encode()
+        # Authentic but malformed: signed, so payments gets as far as decoding it (invalid_json).
+        await _produce(
+            settings, COMMANDS, broken, ckey, signed(resolve(COMMANDS, suffix), ckey, broken, "cash-network")
+        )
         second = {
             "type": "TopUp",
             "payload": {**first_topup["payload"], "request_id": str(uuid4()), "amount": 70_000},
         }
-        dry = await ainvoke(settings, "send", "-", "--dry-run", "--json", input=json.dumps(second))
-        env = decode(json.dumps(json.loads(dry.stdout)["envelope"]))
+        dry = await ainvoke(
+            settings, "send", "-", "--dry-run", "--json", "--as", "cash-network", input=json.dumps(second)
+        )
+        preview = json.loads(dry.stdout)
+        env = decode(json.dumps(preview["envelope"]))
         await _produce(
             settings,
             dlq_name(COMMANDS),
             encode(env),
             env.key.encode(),
             {
-                **envelope_headers(env),
+                **preview["headers"],  # the envelope headers and the cash network's signature
                 **{
                     k: v
                     for k, v in _dead_letter_headers(processed, "handler_error").items()
@@ -543,6 +636,8 @@ async def test_billing_run_day_via_kafka_and_direct(settings: Settings) -> None:
     envelope = decode_as(record.value or b"", RunBusinessDay)
     assert record.key == b"2026-03-02"
     assert _headers(record)["aqsha-type"] == "RunBusinessDay"
+    assert envelope.producer == "ops"
+    assert _signer_of(record) == "ops"
     assert envelope.payload.business_date == date(2026, 3, 2)
     assert envelope.payload.requested_by == "alice"
 

@@ -21,12 +21,13 @@ from shared.clock import ManualClock
 from shared.contracts.base import Contract
 from shared.contracts.common import AccountKind, Channel, TariffProfile
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import Envelope, decode, encode, new_envelope
+from shared.contracts.envelope import Envelope, decode, encode
 from shared.contracts.payments import TopUp, TopUpCompleted
 from shared.kafka import assign_from_beginning
 from shared.settings import Settings
 from shared.topics import dlq_name, resolve, topic_for_contract
 from tests.support.kafka import create_topics
+from tests.support.trust import envelope, signed
 
 T = TypeVar("T")
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
@@ -105,15 +106,20 @@ class Payments:
     events: Collector
 
     async def publish(self, payload: Contract, *, key: str | None = None) -> Envelope[Any]:
-        """Publish an envelope to the contract's topic as its producer would."""
-        env = new_envelope(payload, key=key, producer="test", occurred_at=self.clock.now())
-        await self.publish_raw(topic_for_contract(payload.TYPE).name, encode(env), env.key.encode())
+        """Publish an envelope to the contract's topic as its producer would, signed by it."""
+        env = envelope(payload, key=key, occurred_at=self.clock.now())
+        await self.publish_envelope(env)
         return env
 
-    async def publish_raw(self, topic: str, value: bytes, key: bytes) -> None:
-        """Publish bytes to a base-named topic."""
+    async def publish_envelope(self, env: Envelope[Any]) -> None:
+        """Publish an envelope to its contract's topic, signed by its ``producer``."""
+        await self.publish_raw(topic_for_contract(env.type).name, encode(env), env.key.encode(), env.producer)
+
+    async def publish_raw(self, topic: str, value: bytes, key: bytes, principal: str) -> None:
+        """Publish bytes to a base-named topic, signed by ``principal`` (the concrete topic's name)."""
         name = resolve(topic, self.settings.kafka.topic_suffix)
-        await self.runtime.broker.publish(value, topic=name, key=key)
+        headers = signed(name, key, value, principal)
+        await self.runtime.broker.publish(value, topic=name, key=key, headers=headers)
 
     async def outcome(
         self, customer: UUID, type_: str, where: Callable[[Any], bool] = lambda _: True, count: int = 1

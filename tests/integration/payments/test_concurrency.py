@@ -10,9 +10,10 @@ from uuid import UUID, uuid4
 import pytest
 
 from shared.contracts.common import ReasonCode, ServiceCategory
-from shared.contracts.envelope import Envelope, encode, new_envelope
+from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentCompleted, PaymentRejected, PayService
 from tests.integration.payments.conftest import Payments, until
+from tests.support.trust import envelope
 
 pytestmark = pytest.mark.integration
 T = 100
@@ -30,7 +31,7 @@ def _pay(customer: UUID, amount: int) -> PayService:
 
 
 def _env(payments: Payments, cmd: PayService) -> Envelope[PayService]:
-    return new_envelope(cmd, producer="test", occurred_at=payments.clock.now())
+    return envelope(cmd, occurred_at=payments.clock.now())
 
 
 async def _holds(payments: Payments, customers: list[UUID]) -> int:
@@ -48,9 +49,7 @@ async def test_100_payments_submitted_10_times_each_debit_exactly_once(payments:
     customers = [await payments.customer(gold=1_000 * T) for _ in range(10)]
     commands = [_pay(customers[i % 10], 10 * T) for i in range(100)]
     envelopes = [_env(payments, cmd) for cmd in commands for _ in range(10)]  # 1,000 messages
-    await asyncio.gather(
-        *(payments.publish_raw("aqsha.payments.commands", encode(e), e.key.encode()) for e in envelopes)
-    )
+    await asyncio.gather(*(payments.publish_envelope(e) for e in envelopes))
     wanted = {cmd.request_id for cmd in commands}
 
     def answers() -> list[Envelope[Any]] | None:
@@ -108,9 +107,7 @@ async def test_50_concurrent_payments_against_a_balance_for_10(payments: Payment
 async def test_50_payments_through_kafka_against_a_balance_for_10(payments: Payments) -> None:
     c = await payments.customer(gold=100 * T)
     envs = [_env(payments, _pay(c, 10 * T)) for _ in range(50)]
-    await asyncio.gather(
-        *(payments.publish_raw("aqsha.payments.commands", encode(e), e.key.encode()) for e in envs)
-    )
+    await asyncio.gather(*(payments.publish_envelope(e) for e in envs))
     rejected = await payments.outcome(c, PaymentRejected.TYPE, count=40)
     assert {r.reason_code for r in rejected} == {ReasonCode.INSUFFICIENT_FUNDS}
     assert len(await payments.outcome(c, PaymentCompleted.TYPE, count=10)) == 10
