@@ -21,7 +21,8 @@ from typing import Any
 import asyncpg
 
 from shared.ops.platform import ROOT, Platform, ServiceProcess, local_endpoints
-from tests.bench import billing_day, raw_limit
+from shared.trust import load_registry
+from tests.bench import billing_day, raw_limit, trust_cost
 from tests.bench.workload import Driver, Result, customers
 
 REPORT_DIR = ROOT / "reports" / "bench"
@@ -220,6 +221,11 @@ class ModeRun:
         if driver is None or pool is None:
             raise RuntimeError("launch() first")
         self._mark = time.monotonic()
+        # The trust boundary's cost is measured on the batch run (production's mode); the records
+        # are the same in both modes.
+        ends0, since_ms = None, time.time() * 1000
+        if self.mode == "batch":
+            ends0 = await trust_cost.end_offsets(plat.endpoints.kafka, plat.topic_suffix)
         pids = {name: p.pid for name, p in plat.services.items() if p.pid is not None}
         cpu0 = {name: _cpu_s(pid) for name, pid in pids.items()}
         all0 = _all_cpu()
@@ -248,8 +254,28 @@ class ModeRun:
         summary["peak_memory_mb"] = {name: round(v, 1) for name, v in memory.items()}
         summary["completed_with_id"] = len(completed_ids)
         self._phase("drain")
+        if ends0 is not None:
+            summary["trust"] = await self._trust_cost(ends0, since_ms, result.sent)
+            self._phase("trust_cost")
         summary["phases_s"] = self.phases  # "stop" is added by close()
         return summary
+
+    async def _trust_cost(self, before: trust_cost.Offsets, since_ms: float, payments: int) -> dict[str, Any]:
+        """Verification and signing cost over the records the window wrote (``trust_cost``)."""
+        plat, driver = self.plat, self.driver
+        assert driver is not None
+        assert driver.keyring is not None
+        with contextlib.suppress(TimeoutError):  # the last bonus and notify events of the window
+            await plat.quiesce(30, settle_s=0.5)
+        after = await trust_cost.end_offsets(plat.endpoints.kafka, plat.topic_suffix)
+        records = await trust_cost.read_window(plat.endpoints.kafka, before, after, since_ms)
+        return trust_cost.measure(
+            records,
+            registry=load_registry(plat.settings().trust),
+            keyring=driver.keyring,
+            suffix=plat.topic_suffix,
+            payments=payments,
+        )
 
     async def close(self) -> None:
         """Stop the driver and the platform (draining first); once."""
@@ -419,6 +445,13 @@ async def bench(opts: Options) -> dict[str, Any]:
             "p99_batch_vs_baseline": ratio(batch["p99_ms"], baseline["p99_ms"]),
         },
         "cpu_s_per_1000_payments": batch["cpu_s_per_1000_payments"],
+        # The trust boundary (tests/bench/trust_cost.py): CPU per verification and per signature,
+        # verifications one payment causes across every consumer group, and their CPU per payment.
+        "verify_us_per_message": batch["trust"]["verify_us_per_message"],
+        "sign_us_per_message": batch["trust"]["sign_us_per_message"],
+        "verifications_per_payment": batch["trust"]["verifications_per_payment"],
+        "verify_cpu_ms_per_payment": batch["trust"]["verify_cpu_ms_per_payment"],
+        "trust": batch["trust"],
         "baseline_cpu_s_per_1000_payments": baseline["cpu_s_per_1000_payments"],
         "peak_memory_mb": batch["peak_memory_mb"],
         "baseline_peak_memory_mb": baseline["peak_memory_mb"],
@@ -557,6 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     paths = write(report, opts.out_dir)
     print(table(report))
+    print(trust_cost.summary_line(report["trust"]))
     print("phases (s):", ", ".join(f"{k} {v}" for k, v in report["phases_s"].items()))
     for mode in ("batch", "baseline"):
         print(f"  {mode}:", ", ".join(f"{k} {v}" for k, v in report[mode].get("phases_s", {}).items()))

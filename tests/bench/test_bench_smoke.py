@@ -24,6 +24,10 @@ KEYS = (
     "cpu_s_per_1000_payments",
     "peak_memory_mb",
     "machine",
+    "verify_us_per_message",
+    "sign_us_per_message",
+    "verifications_per_payment",
+    "verify_cpu_ms_per_payment",
 )
 
 
@@ -33,6 +37,10 @@ def test_smoke_benchmark_writes_a_sane_report(tmp_path: Path) -> None:
     assert set(KEYS) <= set(report)
     for key in ("payments_per_s", "baseline_payments_per_s", "raw_limit_payments_per_s", "bills_per_s"):
         assert report[key] > 0, key
+    # The trust boundary's cost was measured on real records: every one verified and signed.
+    for key in ("verify_us_per_message", "sign_us_per_message", "verifications_per_payment"):
+        assert report[key] > 0, key
+    assert report["trust"]["records_measured"] > 0
     assert report["billing"]["bills"] == report["billing"]["accounts"]
     assert (tmp_path / "latest.png").stat().st_size > 0
     assert len(list(tmp_path.glob("bench-*.json"))) == 1

@@ -34,10 +34,11 @@ from shared.contracts.envelope import encode, envelope_headers, new_envelope
 from shared.contracts.payments import ConfirmPayment, PaymentCommand, PayRedBill, PayService, Purchase, TopUp
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
+from shared.trust import Keyring, producer_for
+from tests.support.trust import platform_keyring
 
 NS = UUID("5a1f3c0e-8a57-4bd5-9b0e-000000000b3c")
 OTP_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
-PRODUCER = "bench"
 SERVICES = (
     (ServiceCategory.ELECTRICITY, "almaty-energo"),
     (ServiceCategory.MOBILE, "beeline-kz"),
@@ -137,9 +138,11 @@ class Driver:
         self._slots = asyncio.Semaphore(1)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._sms_before: dict[str, int] = {}
+        self.keyring: Keyring | None = None  # the platform's signing keys (start())
 
     async def start(self) -> None:
-        """Producer and event follower (the follower is assigned before any command goes out)."""
+        """Keyring, producer and event follower (the follower is assigned before any command goes out)."""
+        self.keyring = platform_keyring(self.platform)
         await self.producer.start()
         await self.consumer.start()
         deadline = time.monotonic() + 30
@@ -159,11 +162,16 @@ class Driver:
         await self.producer.stop()
 
     async def publish(self, payload: Contract, *, wait: bool = False) -> None:
-        """Produce a command or upstream event keyed as the registry says."""
-        env = new_envelope(payload, producer=PRODUCER, occurred_at=self.clock.now())
+        """Produce a command or upstream event keyed as the registry says, signed by the principal
+        that would send it in production (``shared.trust.producer_for``)."""
+        assert self.keyring is not None, "start() first"
+        principal = producer_for(payload)
+        env = new_envelope(payload, producer=principal, occurred_at=self.clock.now())
         topic = resolve(topic_for_contract(env.type).name, self.platform.topic_suffix)
+        value, key = encode(env), env.key.encode()
         headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
-        fut = await self.producer.send(topic, encode(env), key=env.key.encode(), headers=headers)
+        headers += self.keyring.sign(principal, topic, key, value)
+        fut = await self.producer.send(topic, value, key=key, headers=headers)
         if wait:
             await fut
 

@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.chaos.runner import DEFAULT_REPORT, Config, run_chaos
+from tests.chaos.workload import FAULT_KINDS
 
 DEFAULT_SEED = 20251120
 #: The full run (``make chaos``) and the quick one (``make test``).
 FULL = {"commands": 2000, "faults": 32}
-QUICK = {"commands": 100, "faults": 6}
+#: The quick run's seven faults are the first seven of every plan: each service killed, poison,
+#: forged records and a Redis FLUSHALL (``workload._fault_plan``).
+QUICK = {"commands": 100, "faults": 7}
 
 
 def render(report: dict[str, object]) -> str:
@@ -29,7 +32,8 @@ def render(report: dict[str, object]) -> str:
         f"  commands {report.get('commands')} (+{report.get('confirmations')} confirmations), "
         f"faults {report.get('faults')} {report.get('fault_kinds')}",
         f"  duplicates {report.get('duplicates_produced')}, resends {report.get('resends_produced')}, "
-        f"poison {report.get('poison_messages')}, codes left to expire {report.get('codes_left_to_expire')}",
+        f"poison {report.get('poison_messages')}, forged {report.get('forged_records')}, "
+        f"codes left to expire {report.get('codes_left_to_expire')}",
         f"  quiet {report.get('quiet_seconds')}s after the workload; run took {report.get('seconds')}s",
         "  invariants:",
     ]
@@ -57,7 +61,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the short run of make test")
     parser.add_argument("--report", type=Path, default=DEFAULT_REPORT, help="where to write the JSON report")
     parser.add_argument("--run-dir", type=Path, help="run directory (logs, clock); default .run/chaos")
-    parser.add_argument("--mutation", choices=("inbox", "idempotency"), help="turn a test-only switch on")
+    parser.add_argument(
+        "--mutation", choices=("inbox", "idempotency", "verification"), help="turn a test-only switch on"
+    )
+    parser.add_argument(
+        "--fault-kind",
+        action="append",
+        choices=FAULT_KINDS,
+        help="inject only faults of this kind (repeatable; diagnosis and focused runs)",
+    )
     parser.add_argument(
         "--service-env",
         action="append",
@@ -77,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         resend_rate=args.resend_rate,
         report_path=args.report,
         mutation=args.mutation,
+        fault_kinds=tuple(args.fault_kind) if args.fault_kind else None,
         extra_env=dict(item.split("=", 1) for item in args.service_env),
     )
     if args.run_dir is not None:

@@ -1,8 +1,8 @@
 """The chaos auditor: zero-tolerance invariants over a quiet platform (docs/chaos.md).
 
 Reuses ``shared.ops.reconcile`` for the cross-service money and exactly-once checks (b–f) and adds
-what only the chaos run knows: the commands it sent, the poison it produced, the gateways, the
-topics as they are on the broker, and the log audit.
+what only the chaos run knows: the commands it sent, the poison and forged records it produced, the
+gateways, the topics as they are on the broker, and the log audit.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from shared.kafka import DLQ_GROUP, DLQ_REASON, assign_from_beginning
 from shared.ops import reconcile as rc
 from shared.ops.platform import GROUPS
 from shared.topics import dlq_name, resolve, topic_by_name
-from tests.chaos.runner import TERMINAL_TYPES
+from shared.trust import REASONS as TRUST_REASONS
+from tests.chaos.runner import FORGED_HEADER, POISON_HEADER, TERMINAL_TYPES
 
 if TYPE_CHECKING:
     from tests.chaos.runner import Driver
@@ -48,6 +49,7 @@ RECONCILE_INVARIANTS: dict[str, tuple[str, ...]] = {
         rc.OVERPAYMENT_CREDITED_TO_GOLD,
     ),
     "bills_and_receipts_notified": (rc.BILLS_NOTIFIED, rc.RECEIPTS_NOTIFIED),
+    "credits_traced_to_permitted_producer": (rc.CREDITS_HAVE_PERMITTED_ORIGIN,),
 }
 #: Every invariant the report lists, in order (spec letters a–h, then the log audit).
 INVARIANTS: tuple[str, ...] = (
@@ -68,10 +70,24 @@ INVARIANTS: tuple[str, ...] = (
     "poison_dead_lettered",  # g
     "poison_not_blocking",  # g
     "only_poison_dead_lettered",  # g
+    "forged_records_refused",  # i: the trust boundary
+    "credits_traced_to_permitted_producer",  # i: every credit has a permitted, verified sender
     "lag_zero_within_60s",  # h
     "logs_clean",
 )
 NOTIFY_TYPES = {t for name, types in SUBSCRIPTIONS.items() if name != "aqsha.customers.events" for t in types}
+#: Where a forged record's ids must not appear (``$1``: its ``refs``).
+FORGED_EFFECTS: tuple[tuple[str, str], ...] = (
+    ("payment", "SELECT count(*) FROM payments.payments WHERE request_id = ANY($1::uuid[]) "
+                "OR payment_id = ANY($1::uuid[])"),
+    ("idempotency key", "SELECT count(*) FROM payments.idempotency_keys WHERE key = ANY($1::uuid[]::text[])"),
+    ("payments ledger entry", "SELECT count(*) FROM payments.ledger_entries "
+                              "WHERE payment_id = ANY($1::uuid[])"),
+    ("refund", "SELECT count(*) FROM payments.refunds WHERE refund_id = ANY($1::uuid[]) "
+               "OR payment_id = ANY($1::uuid[])"),
+    ("bonus decision", "SELECT count(*) FROM bonus.accrual_decisions WHERE payment_id = ANY($1::uuid[])"),
+    ("bonus ledger entry", "SELECT count(*) FROM bonus.ledger_entries WHERE payment_id = ANY($1::uuid[])"),
+)  # fmt: skip
 
 
 #: Timestamps and decimal fractions (``22:02:51.185374``, ``0.123456``): their six-digit parts would
@@ -124,6 +140,11 @@ def _headers(record: Any) -> dict[str, str]:
     }
 
 
+def _forged(record: Any) -> bool:
+    """A hostile record of the ``forged`` fault (never an event of the platform's)."""
+    return any(name == FORGED_HEADER for name, _ in record.headers or ())
+
+
 async def _committed(bootstrap: str, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False)
     await consumer.start()
@@ -161,6 +182,8 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
         for name, records in events.items():
             decoded[name] = []
             for r in records:
+                if _forged(r):  # refused by every consumer: audited below, not as the platform's event
+                    continue
                 try:
                     decoded[name].append(decode(r.value or b""))
                 except ContractError:
@@ -279,14 +302,20 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
 
         # -- g: poison on the dead-letter topics, nothing blocked, nothing else dead-lettered ------
         poison_ids = {p.poison_id for p in driver.poisons}
+        forged_ids = {r.forged_id for r in driver.forged}
         dlq_hits: dict[str, list[dict[str, str]]] = defaultdict(list)
+        forged_hits: dict[str, list[dict[str, str]]] = defaultdict(list)
         other_dead: list[str] = []
-        for name in {p.registry_name for p in driver.poisons} | set(_all_input_topics()):
+        dlq_sources = {p.registry_name for p in driver.poisons} | {r.registry_name for r in driver.forged}
+        for name in dlq_sources | set(_all_input_topics()):
             for r in await read_topic(bootstrap, dlq_name(resolve(name, suffix))):
                 h = _headers(r)
-                pid = h.get("chaos-poison-id")
+                pid = h.get(POISON_HEADER)
+                fid = h.get(FORGED_HEADER)
                 if pid in poison_ids:
                     dlq_hits[pid].append(h)
+                elif fid in forged_ids:
+                    forged_hits[fid].append(h)
                 else:
                     other_dead.append(
                         f"{r.topic}: {h.get('aqsha-type', '?')} {h.get('aqsha-event-id', '?')} "
@@ -319,11 +348,21 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
                         "poison_dead_lettered",
                         f"{p.kind} poison {p.poison_id} on {p.topic}: no dead letter from {g}",
                     )
+            for h in dlq_hits.get(p.poison_id, []):
+                # Poison is signed by the topic's legitimate writer: its content must be what is refused.
+                if h.get(DLQ_REASON) in TRUST_REASONS:
+                    f.add(
+                        "poison_dead_lettered",
+                        f"{p.kind} poison {p.poison_id} on {p.topic}: refused by {h.get(DLQ_GROUP)} at the "
+                        f"trust boundary ({h.get(DLQ_REASON)}), not for its content",
+                    )
             if p.topic not in topic_records:
                 topic_records[p.topic] = await read_topic(bootstrap, p.topic)
             followers = []
             for r in sorted(topic_records[p.topic], key=lambda r: r.offset):
                 if r.partition != p.partition or r.offset <= p.offset or (r.key or b"").decode() != p.key:
+                    continue
+                if _forged(r):
                     continue
                 try:
                     followers.append((r, decode(r.value or b"")))
@@ -362,6 +401,9 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
                         "poison_not_blocking",
                         f"{g}: no message after poison {p.poison_id} on key {p.key} was processed",
                     )
+
+        # -- i: forged records refused at the trust boundary, with no effect ------------------------
+        await _audit_forged(conn, driver, forged_hits, f)
 
         # -- h: lag ----------------------------------------------------------------------------------
         if quiet_seconds is None:
@@ -410,6 +452,8 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
         "duplicates_produced": driver.duplicates_produced,
         "resends_produced": driver.resends_produced,
         "poison_messages": len(driver.poisons),
+        "forged_records": len(driver.forged),
+        "forged_cases": _forged_cases(driver),
         "codes_left_to_expire": len(driver.unconfirmed),
         "codes_entered": len(driver.codes),
         "gateway_resends_deduplicated": resent,
@@ -422,6 +466,68 @@ async def audit(driver: Driver, *, stuck: list[Planned], quiet_seconds: float | 
         "violation_counts": {name: len(items) for name, items in f.by.items() if items},
         "passed": all(invariants.values()) and not any(r.error for r in driver.faults),
     }
+
+
+async def _audit_forged(
+    conn: asyncpg.Connection, driver: Driver, hits: dict[str, list[dict[str, str]]], f: _Findings
+) -> None:
+    """Every forged record was dead-lettered by every group consuming its topic, with the expected
+    reason and only that reason, and left no trace: no inbox row for its event in any service, no
+    payment, idempotency key, ledger entry, refund, bonus decision or notification for its ids, no
+    Red account for the customer it tried to give one."""
+    inboxes: dict[str, set[UUID]] = {}
+    event_ids = [r.event_id for r in driver.forged if r.event_id is not None]
+    for svc in GROUPS:
+        inboxes[svc] = {
+            row["event_id"]
+            for row in await conn.fetch(
+                f"SELECT event_id FROM {svc}.inbox WHERE event_id = ANY($1::uuid[])", event_ids
+            )
+        }
+    delivered = {
+        row["source_event_id"]
+        for row in await conn.fetch(
+            "SELECT source_event_id FROM notify.deliveries WHERE source_event_id = ANY($1::uuid[])", event_ids
+        )
+    }
+    for rec in driver.forged:
+        what = f"{rec.case} ({rec.type} on {rec.topic}, {rec.forged_id})"
+        spec = topic_by_name(rec.registry_name)
+        groups = [GROUPS[c] for c in spec.consumers if c in GROUPS]
+        got = hits.get(rec.forged_id, [])
+        by_group = {h.get(DLQ_GROUP) for h in got if h.get(DLQ_REASON) == rec.reason}
+        for g in groups:
+            if g not in by_group:
+                f.add("forged_records_refused", f"{what}: no dead letter from {g} with reason {rec.reason}")
+        for h in got:
+            if h.get(DLQ_REASON) != rec.reason:
+                f.add(
+                    "forged_records_refused",
+                    f"{what}: {h.get(DLQ_GROUP)} dead-lettered it as {h.get(DLQ_REASON)}, "
+                    f"expected {rec.reason}",
+                )
+        if rec.event_id is not None:
+            for svc, seen in inboxes.items():
+                if rec.event_id in seen:
+                    f.add("forged_records_refused", f"{what}: handled by {svc} (inbox row)")
+            if rec.event_id in delivered:
+                f.add("forged_records_refused", f"{what}: notify made a delivery for it")
+        if rec.refs:
+            for label, query in FORGED_EFFECTS:
+                n = await conn.fetchval(query, list(rec.refs))
+                if n:
+                    f.add("forged_records_refused", f"{what}: {n} {label} row(s) for its ids")
+        if rec.red_customer is not None:
+            n = await conn.fetchval(
+                "SELECT count(*) FROM billing.accounts WHERE customer_id = $1", rec.red_customer
+            )
+            if n:
+                f.add("forged_records_refused", f"{what}: billing opened the Red account")
+
+
+def _forged_cases(driver: Driver) -> dict[str, str]:
+    """Each forged case and the refusal it must get."""
+    return {r.case: r.reason for r in driver.forged}
 
 
 def _all_input_topics() -> list[str]:

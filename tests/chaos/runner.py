@@ -26,15 +26,25 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared.clock import ALMATY, write_clock_offset
 from shared.contracts.base import Contract
-from shared.contracts.billing import RedAccountOpened, RunBusinessDay
+from shared.contracts.billing import OverpaymentReason, OverpaymentRefunded, RedAccountOpened, RunBusinessDay
 from shared.contracts.common import AccountKind, Channel, Funding, Merchant
 from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
-from shared.contracts.payments import ConfirmPayment, OtpRequested, PayRedBill, Purchase, Refund, TopUp
+from shared.contracts.payments import (
+    ConfirmPayment,
+    OtpRequested,
+    PaymentCompleted,
+    PayRedBill,
+    Purchase,
+    Refund,
+    TopUp,
+)
+from shared.contracts.samples import sample
 from shared.kafka import assign_from_beginning, ensure_topics
 from shared.money import tenge_to_tiyn as tenge
 from shared.ops.platform import ROOT, Platform
 from shared.settings import KafkaSettings
 from shared.topics import TOPICS, all_topics, resolve, topic_by_name, topic_for_contract
+from shared.trust import HEADER_KEY_ID, Keyring, Signer, producer_for
 from tests.chaos.infra import ChaosInfra
 from tests.chaos.workload import (
     NS,
@@ -47,11 +57,16 @@ from tests.chaos.workload import (
     Wave,
     make_plan,
 )
+from tests.support.trust import platform_keyring
 
 log = logging.getLogger("aqsha.chaos")
+#: Who asked for the business-day runs (``RunBusinessDay.requested_by``); records are signed by the
+#: principal that would send each in production (``shared.trust.producer_for``), never by this.
 PRODUCER = "aqsha-chaos"
 OTP_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
 POISON_HEADER = "chaos-poison-id"
+#: Marker header of the hostile records of the ``forged`` fault (the auditor finds them by it).
+FORGED_HEADER = "chaos-forged-id"
 #: Topics some service consumes (the poison targets).
 INPUT_TOPICS = tuple(spec.name for spec in TOPICS if any(c in {"payments", "bonus", "billing", "notify"}
                                                           for c in spec.consumers))  # fmt: skip
@@ -95,7 +110,8 @@ class Config:
     resend_rate: float = 0.05
     run_dir: Path = field(default_factory=lambda: ROOT / ".run" / "chaos")
     report_path: Path | None = DEFAULT_REPORT
-    mutation: str | None = None  # "inbox" | "idempotency": the test-only switch to turn on
+    mutation: str | None = None  # "inbox" | "idempotency" | "verification": the test-only switch to turn on
+    fault_kinds: tuple[str, ...] | None = None  # only faults of these kinds (None: every kind)
     wave_timeout_s: float = 300.0
     waves: int | None = None  # None: from the command count (make_plan)
     extra_env: dict[str, str] = field(default_factory=dict)  # every service's environment, on top
@@ -111,6 +127,27 @@ class PoisonRecord:
     registry_name: str
     kind: str  # invalid_json | schema_invalid
     key: str
+    partition: int = -1
+    offset: int = -1
+
+
+@dataclass
+class ForgedRecord:
+    """A hostile record of the ``forged`` fault: what it tried, the refusal expected, and the ids
+    that must show no effect anywhere (no payment, ledger entry, bonus, delivery or Red account)."""
+
+    forged_id: str
+    case: str  # what it tries, e.g. "unsigned_cash_top_up"
+    topic: str  # resolved name
+    registry_name: str
+    type: str  # the contract it carries
+    reason: str  # the aqsha-dlq-reason every consuming group must dead-letter it with
+    key: str
+    event_id: UUID | None = None
+    #: Request, payment or refund ids it carries: none may appear in payments, bonus or billing.
+    refs: tuple[UUID, ...] = ()
+    #: A customer without Red whom it tries to give a Red account (billing.accounts must not have it).
+    red_customer: UUID | None = None
     partition: int = -1
     offset: int = -1
 
@@ -145,6 +182,8 @@ class Driver:
         self.unconfirmed: list[UUID] = []  # request ids of OTP payments deliberately left to expire
         self.codes: set[str] = set()  # every code read from an SMS (secrets for the log audit)
         self.poisons: list[PoisonRecord] = []
+        self.forged: list[ForgedRecord] = []
+        self.keyring: Keyring | None = None  # the platform's signing keys (start())
         self.faults: list[FaultRecord] = []
         self.otp_payment: dict[str, UUID] = {}  # OtpRequested event id -> payment id
         self.confirmed_payments: set[UUID] = set()
@@ -158,7 +197,8 @@ class Driver:
 
     # -- plumbing ----------------------------------------------------------------------------------
     async def start(self) -> None:
-        """Producer, pool and the duplicator."""
+        """Keyring, producer, pool and the duplicator."""
+        self.keyring = platform_keyring(self.platform)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.platform.endpoints.kafka, acks="all", request_timeout_ms=15000
         )
@@ -208,17 +248,26 @@ class Driver:
                 await asyncio.sleep(delay)
                 delay = min(2.0, delay * 2)
 
+    def sign(self, principal: str, topic: str, key: bytes | None, value: bytes) -> list[tuple[str, bytes]]:
+        """Signature headers of a record ``principal`` writes to the concrete ``topic``."""
+        assert self.keyring is not None, "start() first"
+        return self.keyring.sign(principal, topic, key, value)
+
     async def publish(
         self, payload: Contract, *, key: str | None = None, twice: bool = False
     ) -> Envelope[Any]:
-        """Produce a command or upstream event in a new envelope (``twice``: the same bytes again)."""
-        env = new_envelope(payload, key=key, producer=PRODUCER, occurred_at=self.now())
+        """Produce a command or upstream event in a new envelope, signed by the principal that would
+        send it in production (``twice``: the same bytes and signature again)."""
+        principal = producer_for(payload)
+        env = new_envelope(payload, key=key, producer=principal, occurred_at=self.now())
         topic = resolve(topic_for_contract(env.type).name, self.suffix)
-        headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
         value = encode(env)
-        await self.produce(topic, value, env.key.encode(), headers)
+        record_key = env.key.encode()
+        headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
+        headers += self.sign(principal, topic, record_key, value)
+        await self.produce(topic, value, record_key, headers)
         if twice:
-            await self.produce(topic, value, env.key.encode(), headers)
+            await self.produce(topic, value, record_key, headers)
             self.duplicates_produced += 1
         return env
 
@@ -273,6 +322,8 @@ class Driver:
                 await asyncio.sleep(1.0)
 
     def _on_event(self, record: Any) -> None:
+        if any(name == FORGED_HEADER for name, _ in record.headers or ()):
+            return  # a hostile record of ours: never redelivered as if a service had written it
         value: bytes = record.value or b""
         try:
             env = decode(value)
@@ -465,11 +516,15 @@ class Driver:
             key = day_key if name == "aqsha.billing.commands" else str(late.id)
             for kind in ("invalid_json", "schema_invalid"):
                 pid = uuid4().hex
+                # Signed by the topic's legitimate writer, so the record passes the trust boundary
+                # and its content is what the consumers refuse (invalid_json, invalid_payload ...).
                 if kind == "invalid_json":
                     value = b'{"event_id": "' + pid.encode() + b'", "type": "TopUp", "payload": {'
+                    principal = spec.producers[0]
                     headers = [(POISON_HEADER, pid.encode())]
                 else:
                     type_ = spec.contracts[0]
+                    principal = spec.writers_of(type_)[0]
                     raw = {
                         "event_id": str(uuid4()),
                         "type": type_,
@@ -477,12 +532,13 @@ class Driver:
                         "occurred_at": self.now().isoformat(),
                         "correlation_id": str(uuid4()),
                         "causation_id": None,
-                        "producer": PRODUCER,
+                        "producer": principal,
                         "key": key,
                         "payload": {"chaos_poison": pid, "amount": "not money"},
                     }
                     value = json.dumps(raw).encode()
                     headers = [(POISON_HEADER, pid.encode()), ("aqsha-type", type_.encode())]
+                headers += self.sign(principal, topic, key.encode(), value)
                 record = PoisonRecord(pid, topic, name, kind, key)
                 record.partition, record.offset = await self.produce(topic, value, key.encode(), headers)
                 self.poisons.append(record)
@@ -551,6 +607,120 @@ class Driver:
             wave.commands.append(p)
         return f"customer {late.index}: {len(INPUT_TOPICS) * 2} poison messages"
 
+    # -- forged --------------------------------------------------------------------------------------
+    async def _forge(
+        self,
+        case: str,
+        reason: str,
+        payload: Contract,
+        *,
+        producer: str,
+        signer: Signer | None,
+        on: str | None = None,
+        signed_for: str | None = None,
+        record_key: str | None = None,
+        claimed_key_id: str | None = None,
+        refs: tuple[UUID, ...] = (),
+        red_customer: UUID | None = None,
+    ) -> None:
+        """Produce one hostile record: ``payload`` in an envelope naming ``producer``, signed by
+        ``signer`` (None: unsigned) for ``signed_for`` (default: the topic it is produced on, ``on``,
+        default the contract's own topic), under ``record_key`` (default the envelope key), with the
+        key id header replaced by ``claimed_key_id`` if given."""
+        env = new_envelope(payload, producer=producer, occurred_at=self.now())
+        name = on or topic_for_contract(env.type).name
+        topic = resolve(name, self.suffix)
+        value = encode(env)
+        key = record_key or env.key
+        forged_id = uuid4().hex
+        headers = [(k, v.encode()) for k, v in envelope_headers(env).items()]
+        headers.append((FORGED_HEADER, forged_id.encode()))
+        if signer is not None:
+            signature = signer.sign(resolve(signed_for or name, self.suffix), key.encode(), value)
+            if claimed_key_id is not None:
+                signature[HEADER_KEY_ID] = claimed_key_id
+            headers += [(k, v.encode()) for k, v in signature.items()]
+        record = ForgedRecord(
+            forged_id, case, topic, name, env.type, reason, key, env.event_id, refs, red_customer
+        )
+        record.partition, record.offset = await self.produce(topic, value, key.encode(), headers)
+        self.forged.append(record)
+
+    async def forge(self, wave: Wave) -> str:
+        """Hostile records on the input topics, each of which the trust boundary must refuse.
+
+        Each carries ``FORGED_HEADER``; the auditor expects it on ``<topic>.dlq`` from every group
+        that consumes the topic, with the reason given here, and no effect of it anywhere
+        (``forged_records_refused``). They target the plan's registered customers, as an attacker
+        crediting an account would.
+        """
+        assert self.keyring is not None, "start() first"
+        people = self.plan.customers
+        victim = people[wave.index % len(people)]
+        other = people[(wave.index + 1) % len(people)]
+        no_red = next((c for c in people if not c.red), None)
+        red_target = no_red.id if no_red is not None else uuid5(NS, f"forged-red-{wave.index}")
+        app, cash = self.keyring.signer("app-gateway"), self.keyring.signer("cash-network")
+        # Keys of real principals' names that no trust registry holds (an attacker's own keys).
+        strangers = {p: Signer.generate(p) for p in ("red-origination", "billing", "payments")}
+        before = len(self.forged)
+
+        def top_up(channel: Channel = Channel.TERMINAL, amount: int = tenge(250_000)) -> TopUp:
+            return TopUp(
+                request_id=uuid4(), customer_id=victim.id, channel=channel, account=AccountKind.GOLD,
+                amount=amount,
+            )  # fmt: skip
+
+        def completed() -> PaymentCompleted:
+            return sample(PaymentCompleted).model_copy(
+                update={"payment_id": uuid4(), "request_id": uuid4(), "customer_id": victim.id}
+            )
+
+        huge = top_up(amount=tenge(1_000_000_000))
+        await self._forge("unsigned_cash_top_up", "unsigned", huge, producer="cash-network", signer=None,
+                          refs=(huge.request_id,))  # fmt: skip
+        cmd = top_up(Channel.APP)
+        await self._forge("top_up_by_app_gateway", "not_permitted", cmd, producer="app-gateway", signer=app,
+                          refs=(cmd.request_id,))  # fmt: skip
+        cash_bill = PayRedBill(request_id=uuid4(), customer_id=victim.id, channel=Channel.APP,
+                               amount=tenge(100_000), funding=Funding.CASH)  # fmt: skip
+        await self._forge("cash_red_repayment_by_app_gateway", "not_permitted", cash_bill,
+                          producer="app-gateway", signer=app, refs=(cash_bill.request_id,))  # fmt: skip
+        cmd = top_up()
+        await self._forge("command_replayed_on_other_topic", "bad_signature", cmd, producer="cash-network",
+                          signer=cash, on="aqsha.customers.events", signed_for="aqsha.payments.commands",
+                          refs=(cmd.request_id,))  # fmt: skip
+        cmd = top_up()
+        await self._forge("command_signed_for_wrong_topic", "wrong_topic", cmd, producer="cash-network",
+                          signer=cash, on="aqsha.customers.events", refs=(cmd.request_id,))  # fmt: skip
+        opened = RedAccountOpened(customer_id=red_target, limit=tenge(5_000_000), opened_on=RED_OPENED)
+        await self._forge("red_account_unknown_key", "unknown_key", opened, producer="red-origination",
+                          signer=strangers["red-origination"], red_customer=red_target)  # fmt: skip
+        event = completed()
+        await self._forge("payment_completed_by_app_gateway", "not_permitted", event, producer="app-gateway",
+                          signer=app, refs=(event.payment_id, event.request_id))  # fmt: skip
+        event = completed()
+        await self._forge("payment_completed_impersonating_payments", "bad_signature", event,
+                          producer="payments", signer=strangers["payments"],
+                          claimed_key_id=self.keyring.signer("payments").key_id,
+                          refs=(event.payment_id, event.request_id))  # fmt: skip
+        refund = OverpaymentRefunded(refund_id=uuid4(), customer_id=victim.id, amount=tenge(1_000_000),
+                                     reason=OverpaymentReason.OVERPAYMENT)  # fmt: skip
+        await self._forge("overpayment_refund_unknown_key", "unknown_key", refund, producer="billing",
+                          signer=strangers["billing"], refs=(refund.refund_id,))  # fmt: skip
+        cmd = top_up()
+        await self._forge("key_differs_from_customer_id", "key_mismatch", cmd, producer="cash-network",
+                          signer=cash, record_key=str(other.id), refs=(cmd.request_id,))  # fmt: skip
+        cmd = top_up()
+        await self._forge("envelope_names_another_producer", "producer_mismatch", cmd, producer="payments",
+                          signer=cash, refs=(cmd.request_id,))  # fmt: skip
+        made = self.forged[before:]
+        reasons = sorted({r.reason for r in made})
+        return (
+            f"customer {victim.index}: {len(made)} hostile records on {len({r.topic for r in made})} "
+            f"topics ({', '.join(reasons)})"
+        )
+
 
 # ------------------------------------------------------------------------------------- faults
 class Injector:
@@ -605,6 +775,8 @@ class Injector:
                 rec.detail = f"second {fault.target} instance joined the group, then stopped (exit {code})"
             elif fault.kind == "poison":
                 rec.detail = await self.driver.poison(next(self.late), wave)
+            elif fault.kind == "forged":
+                rec.detail = await self.driver.forge(wave)
             else:  # pragma: no cover - the plan only has the kinds above
                 raise ValueError(fault.kind)
         except Exception as exc:
@@ -667,6 +839,8 @@ def _mutation_env(mutation: str | None) -> dict[str, str]:
         return {"AQSHA_TEST_DISABLE_INBOX": "1"}
     if mutation == "idempotency":
         return {"AQSHA_TEST_DISABLE_IDEMPOTENCY": "1"}
+    if mutation == "verification":
+        return {"AQSHA_TEST_DISABLE_VERIFICATION": "1"}
     raise ValueError(f"unknown mutation {mutation!r}")
 
 
@@ -677,7 +851,13 @@ async def run_chaos(cfg: Config) -> dict[str, Any]:
     say = cfg.say
     started = time.monotonic()
     plan = make_plan(
-        cfg.seed, cfg.commands, cfg.faults, dup=cfg.dup_rate, resend=cfg.resend_rate, waves=cfg.waves
+        cfg.seed,
+        cfg.commands,
+        cfg.faults,
+        dup=cfg.dup_rate,
+        resend=cfg.resend_rate,
+        waves=cfg.waves,
+        kinds=cfg.fault_kinds,
     )
     say(f"aqsha chaos: seed {cfg.seed}, {plan.command_count} planned commands in {len(plan.waves)} waves, "
         f"{len(plan.faults)} faults" + (f", MUTATION {cfg.mutation}" if cfg.mutation else ""))  # fmt: skip
@@ -756,6 +936,7 @@ async def run_chaos(cfg: Config) -> dict[str, Any]:
         "dup_rate": cfg.dup_rate,
         "resend_rate": cfg.resend_rate,
         "mutation": cfg.mutation,
+        "fault_kinds": list(cfg.fault_kinds) if cfg.fault_kinds is not None else None,
         "service_env": cfg.extra_env,
         "run_dir": str(cfg.run_dir),
         "replay": f"make chaos SEED={cfg.seed}",

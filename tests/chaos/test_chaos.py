@@ -69,3 +69,17 @@ def test_auditor_catches_a_disabled_idempotency_guard(tmp_path: Path) -> None:
     failed = {k for k, v in report["invariants"].items() if not v}
     # A resent command runs again: a second outcome (or a refused second effect, dead-lettered).
     assert "exactly_one_outcome" in failed or "only_poison_dead_lettered" in failed, failed
+
+
+# A short run whose only fault is the forged one: with the trust boundary switched off in every
+# service (the test-only AQSHA_TEST_DISABLE_VERIFICATION), the hostile records take effect.
+TRUST_MUTATION_RUN = {"seed": 7, "commands": 40, "faults": 1, "waves": 3, "fault_kinds": ("forged",)}
+
+
+@pytest.mark.mutation
+def test_auditor_catches_disabled_verification(tmp_path: Path) -> None:
+    report = _run(tmp_path, mutation="verification", **TRUST_MUTATION_RUN)
+    assert not report["passed"]
+    assert report["fault_kinds"] == {"forged": 1}
+    failed = {k for k, v in report["invariants"].items() if not v}
+    assert "forged_records_refused" in failed, failed

@@ -34,3 +34,11 @@ def test_plan_sizes_and_coverage() -> None:
     assert times == sorted(times)
     assert any(w.at.hour >= 20 for w in plan.waves)  # Red bills after the 20:00 cut-off
     assert any(p.needs_code and not p.confirm for w in plan.waves for p in w.commands)
+
+
+def test_plan_limited_to_fault_kinds() -> None:
+    plan = make_plan(7, 40, 3, waves=3, kinds=("forged",))
+    assert [f.kind for f in plan.faults] == ["forged"] * 3
+    assert all(f.wave == 1 for f in plan.faults)  # wave 0 onboards, the last runs clean
+    with pytest.raises(ValueError, match="unknown fault kinds"):
+        make_plan(7, 40, 3, kinds=("meteor",))

@@ -64,6 +64,7 @@ FAULT_KINDS = (
     "redis_stop",
     "rebalance",
     "poison",
+    "forged",
 )
 
 
@@ -333,11 +334,13 @@ def make_plan(
     dup: float = 0.15,
     resend: float = 0.05,
     waves: int | None = None,
+    kinds: tuple[str, ...] | None = None,
 ) -> Plan:
     """The whole seeded plan: ``commands`` commands in waves and ``faults`` faults among them.
 
     ``waves`` overrides the number of waves; below 5 they all fall on the first day (a short run
-    without the statement, due and penalty days).
+    without the statement, due and penalty days). ``kinds`` limits the faults to those kinds (a
+    focused run, e.g. the trust mutation check with only ``forged``).
     """
     rng = random.Random(seed)
     n_customers = max(8, min(60, commands // 35))
@@ -362,27 +365,41 @@ def make_plan(
         a.day_end = a.at.date() != b.at.date()
     plan_waves[-1].day_end = True
     late = _customers(rng, faults, start=1000)
-    return Plan(seed, customers, plan_waves, _fault_plan(rng, faults, len(plan_waves)), late)
+    return Plan(seed, customers, plan_waves, _fault_plan(rng, faults, len(plan_waves), kinds), late)
 
 
-def _fault_plan(rng: random.Random, n: int, n_waves: int) -> list[Fault]:
-    """``n`` faults: every kind (each service killed) first, then kills and lighter faults at random."""
+def _fault_plan(
+    rng: random.Random, n: int, n_waves: int, kinds: tuple[str, ...] | None = None
+) -> list[Fault]:
+    """``n`` faults: every kind (each service killed) first, then kills and lighter faults at random.
+
+    With ``kinds``, only the first faults of those kinds, repeated in turn.
+    """
     base: list[tuple[str, str]] = [("kill", s) for s in SERVICE_NAMES]
     base += [
         ("poison", "all-input-topics"),
+        ("forged", "input-topics"),
         ("redis_flushall", "redis"),
         ("rebalance", rng.choice(SERVICE_NAMES)),
         ("broker_restart", "tansu"),
         ("redis_stop", "redis"),
         ("postgres_restart", "postgres"),
     ]
+    if kinds is not None:
+        unknown = set(kinds) - set(FAULT_KINDS)
+        if unknown or not kinds:
+            raise ValueError(f"unknown fault kinds {sorted(unknown)}; known: {', '.join(FAULT_KINDS)}")
+        allowed = [b for b in base if b[0] in kinds]
+        base = [allowed[i % len(allowed)] for i in range(n)]
     chosen = base[:n]
     while len(chosen) < n:
         r = rng.random()
         if r < 0.6:
             chosen.append(("kill", rng.choice(SERVICE_NAMES)))
-        elif r < 0.7:
+        elif r < 0.65:
             chosen.append(("poison", "all-input-topics"))
+        elif r < 0.7:
+            chosen.append(("forged", "input-topics"))
         elif r < 0.8:
             chosen.append(("redis_flushall", "redis"))
         elif r < 0.87:
