@@ -316,6 +316,7 @@ def subscribe(
                             return "rewound"
                         log.warning("infrastructure unavailable, retrying", extra={**where,
                                     "event_type": envelope.type, "error": repr(exc)})  # fmt: skip
+                        metrics.retry(topic, envelope.type, "transient")
                         await sleep(min(max(backoff, 0.05) * 2 ** min(int(now - outage_since), 5), 2.0))
                         continue
                     metrics.failure(topic, envelope.type, "handler_error")
@@ -329,7 +330,7 @@ def subscribe(
                                 "error": repr(exc),
                             },
                         )
-                        metrics.message(topic, envelope.type, "retried")
+                        metrics.retry(topic, envelope.type, "handler_error")
                         await sleep(backoff * 2 ** (attempt - 1))
                         continue
                     log.error(

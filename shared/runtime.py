@@ -13,8 +13,10 @@ Observability (``shared.observability``, ``docs/observability.md``): every runti
 ``Metrics`` registry bound to its broker (the subscriber helper records into it) and a ``Health``
 with the built-in readiness checks ``postgres`` and ``kafka``; services add theirs with
 ``add_check`` (payments: ``redis``). With ``settings.http_port`` set, ``open`` starts the HTTP
-endpoint (``/health/live``, ``/health/ready``, ``/metrics``) and the background phase samples the
-outbox backlog and consumer lag every ``metrics_interval_s``.
+endpoint (``/health/live``, ``/health/ready``, ``/metrics``: an ASGI app served by uvicorn in this
+event loop) and the background phase samples the outbox backlog, consumer lag, readiness and the
+service's own samplers (``on_sample``; billing: the last closed business date) every
+``metrics_interval_s``.
 """
 
 from __future__ import annotations
@@ -31,14 +33,25 @@ from faststream.kafka import KafkaBroker
 
 from shared.db import create_pool, migrate, service_migrations
 from shared.kafka import document_publishers
-from shared.observability import Check, Health, HealthServer, Metrics, bind_metrics, sample_lag
+from shared.observability import (
+    Check,
+    Health,
+    HealthServer,
+    Metrics,
+    bind_metrics,
+    prime_dead_letters,
+    sample_lag,
+)
 from shared.outbox import BrokerPublisher, OutboxRelay
 from shared.settings import Settings
+from shared.trust import REASONS as TRUST_REASONS
 from shared.trust import load_signer
 
 log = logging.getLogger("aqsha.runtime")
 
 OpenHook = Callable[[asyncpg.Pool], Awaitable[None]]
+#: A service's own metrics sampler, run each sampling round with the pool.
+Sampler = Callable[[asyncpg.Pool], Awaitable[None]]
 CloseHook = Callable[[], Awaitable[None]]
 
 
@@ -77,6 +90,7 @@ class ServiceRuntime:
         self._pool: asyncpg.Pool | None = None
         self._open_hooks: list[OpenHook] = []
         self._close_hooks: list[CloseHook] = []
+        self._samplers: list[Sampler] = []
         self._loops: list[tuple[str, float, Callable[[], Awaitable[object]]]] = []
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,6 +114,10 @@ class ServiceRuntime:
     def on_close(self, hook: CloseHook) -> None:
         """Run ``hook()`` after consuming stopped, before the pool closes (reverse order)."""
         self._close_hooks.append(hook)
+
+    def on_sample(self, sampler: Sampler) -> None:
+        """Run ``sampler(pool)`` in every metrics sampling round (only with the HTTP endpoint)."""
+        self._samplers.append(sampler)
 
     def every(self, name: str, interval_s: float, job: Callable[[], Awaitable[object]]) -> None:
         """Run ``job`` every ``interval_s`` while the service runs; a failed round is logged, not fatal."""
@@ -126,11 +144,15 @@ class ServiceRuntime:
         return bool(await self.broker.ping(self.health.timeout_s / 2))
 
     async def sample_metrics(self) -> None:
-        """One sampling round of the outbox backlog and the consumer lag."""
+        """One sampling round: outbox backlog, consumer lag, readiness and the service's samplers."""
         if self._pool is not None:
             async with self._pool.acquire() as conn:
                 self.metrics.set_backlog(int(await conn.fetchval("SELECT count(*) FROM outbox")))
         await sample_lag(self.metrics, self.broker)
+        await self.health.ready()  # records aqsha_ready even where no probe asks
+        if self._pool is not None:
+            for sampler in self._samplers:
+                await sampler(self._pool)
 
     async def open(self) -> None:
         """Pool, migrations, the ``on_open`` hooks, then the HTTP endpoint (if ``http_port`` is set)."""
@@ -157,6 +179,8 @@ class ServiceRuntime:
         )
         await server.start()
         self.http = server
+        # The series the forged-record alert watches exist at 0 before the first one arrives.
+        prime_dead_letters(self.metrics, self.broker, (*TRUST_REASONS, "handler_error"))
         self._heartbeat_stop.clear()
         self._heartbeat = asyncio.create_task(
             self.health.heartbeat(self._heartbeat_stop), name=f"{self.schema}-heartbeat"

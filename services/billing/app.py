@@ -50,6 +50,14 @@ def create_app(
     async def detach() -> None:
         ctx.service = None
 
+    async def sample_business_day(pool: asyncpg.Pool) -> None:
+        # The last closed business date, whoever ran it (this process, another replica, the CLI).
+        async with pool.acquire() as conn:
+            last = await conn.fetchval("SELECT max(business_date) FROM business_day_runs")
+        if last is not None:
+            runtime.metrics.set_business_day_closed(last)
+
     runtime.on_open(attach)
     runtime.on_close(detach)
+    runtime.on_sample(sample_business_day)
     return runtime.app()

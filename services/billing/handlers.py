@@ -13,6 +13,7 @@ from shared.contracts.envelope import Envelope
 from shared.db import Conn
 from shared.inbox import Inbox
 from shared.kafka import subscribe
+from shared.observability import metrics_for
 from shared.settings import KafkaSettings
 from shared.trust import TrustRegistry
 
@@ -54,7 +55,8 @@ def register_handlers(broker: KafkaBroker, ctx: BillingContext) -> None:
         assert isinstance(command, RunBusinessDay)
         # Idempotent by construction (per-account watermark + unique fact keys), so a redelivered
         # command re-runs harmlessly; the job spans many transactions, so no single inbox claim.
-        await ctx.svc.run_business_day(command.business_date, requested_by=command.requested_by)
+        report = await ctx.svc.run_business_day(command.business_date, requested_by=command.requested_by)
+        metrics_for(broker).business_day_run(report.business_date, report.counts())
 
     async def dispatch(env: Envelope[Any]) -> None:
         await (on_command if env.type == "RunBusinessDay" else on_event)(env)

@@ -90,6 +90,14 @@ async def test_ready_live_and_metrics_of_a_running_service(settings: Settings) -
         lag_lines = [line for line in text.splitlines() if line.startswith("aqsha_consumer_lag{")]
         assert lag_lines, "no consumer lag sampled"
         assert all(line.endswith(" 0.0") or 'topic="' in line for line in lag_lines)
+        # The committed offset of every partition with a lag sample (a flat one with lag > 0: stalled).
+        committed = [
+            line for line in text.splitlines() if line.startswith("aqsha_consumer_committed_offset{")
+        ]
+        assert len(committed) == len(lag_lines)
+        # The sampling round evaluated readiness too, so it is a metric even where no probe asks.
+        assert _sample(text, "aqsha_ready", service="payments") == 1.0
+        assert _sample(text, "aqsha_readiness_check", service="payments", check="redis") == 1.0
 
         # Redis unreachable: not ready, and the report says why.
         healthy_redis = runtime.redis
