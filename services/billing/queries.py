@@ -1,4 +1,5 @@
-"""Read-side queries for the ops CLI: an account summary and its bills (no locks, no writes)."""
+"""Read-side queries for the ops CLI: an account summary, its bills and its bill calendar (no locks,
+no writes)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from uuid import UUID
 
 import asyncpg
 
-from services.billing.store import account_from_json
+from services.billing.domain import CalendarMonth, WorkingDays
+from services.billing.domain import bill_calendar as calendar_of
+from services.billing.store import account_from_json, bill_uuid
+from shared.calendar import load_kz_calendar
 
 
 async def account_summary(pool: asyncpg.Pool, customer_id: UUID) -> dict[str, Any] | None:
@@ -46,3 +50,58 @@ async def bills(pool: asyncpg.Pool, customer_id: UUID) -> list[dict[str, Any]]:
         customer_id,
     )
     return [dict(r) for r in rows]
+
+
+def _month(m: CalendarMonth) -> dict[str, Any]:
+    return {
+        "statement_date": m.statement_date,
+        "status": m.status.value,
+        "bill_id": bill_uuid(m.bill_id) if m.bill_id is not None else None,
+        "due_on": m.due_on,
+        "due_at": m.due_at,
+        "amount": m.amount.tiyn,
+        "owed": m.owed.tiyn,
+        "penalty": m.penalty.tiyn,
+        "prepayment": m.prepayment.tiyn,
+        "penalty_charged": m.penalty_charged.tiyn,
+        "lines": [
+            {
+                "purchase_id": UUID(ln.purchase_id),
+                "part_no": ln.part_no,
+                "amount": ln.amount.tiyn,
+                "price": ln.price.tiyn if ln.price is not None else None,
+                "purchased_on": ln.purchased_on,
+            }
+            for ln in m.lines
+        ],
+    }
+
+
+async def bill_calendar(
+    pool: asyncpg.Pool, customer_id: UUID, *, calendar: WorkingDays | None = None
+) -> dict[str, Any] | None:
+    """The customer's bill calendar (seed 002, Q1486, Q15762; docs/billing.md §8), amounts in tiyn.
+
+    Every bill issued, then the bills to come as the daily job will issue them from the account's
+    close-of-business watermark on, if nothing else happens first; ``next_bill`` is the first to come.
+    ``None`` when the customer has no Red account.
+    """
+    row = await pool.fetchrow(
+        "SELECT snapshot, last_closed_business_date FROM accounts WHERE customer_id = $1", customer_id
+    )
+    if row is None:
+        return None
+    account = account_from_json(row["snapshot"])
+    cal = calendar_of(account, row["last_closed_business_date"], calendar or load_kz_calendar())
+    months = [_month(m) for m in cal.months]
+    upcoming = [m for m in months if m["status"] == "UPCOMING"]
+    return {
+        "customer_id": customer_id,
+        "as_of": cal.as_of,
+        "billing_day": account.billing_day,
+        "closed": account.closed,
+        "carried": account.carried.tiyn,
+        "penalty_due": account.penalty_due.tiyn,
+        "next_bill": upcoming[0] if upcoming else None,
+        "months": months,
+    }

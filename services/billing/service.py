@@ -56,7 +56,7 @@ from shared.contracts.billing import (
     RedPurchaseApproved,
     RedPurchaseDeclined,
     RedTermsAccepted,
-    RepaymentAllocation,
+    RepaymentAllocationV2,
     RepaymentApplied,
 )
 from shared.contracts.billing import BillLine as ContractBillLine
@@ -361,7 +361,7 @@ class BillingService:
         account = stored.account if stored is not None else None
         if account is None:
             # Money never vanishes: a repayment without a Red account goes back to Gold.
-            allocation = RepaymentAllocation(to_bill=0, refunded_to_gold=p.amount)
+            allocation = RepaymentAllocationV2(to_bill=0, refunded_to_gold=p.amount)
             rep = None
         else:
             rep = allocate_repayment(account, Money(p.amount), credited)
@@ -406,11 +406,10 @@ class BillingService:
                         purchase_id=_uuid(a.purchases_settled[0]) if len(a.purchases_settled) == 1 else None,
                     )
                 )
-        # domain §4 allocation step 3: everything repaid → the rest goes to Kaspi Gold at once. The
-        # Gold credit is what really leaves Red (the domain's figure): it includes an earlier carried
-        # prepayment released with this payment, which the contract allocation (this payment's money
-        # only) may not show.
-        to_gold = rep.allocation.refunded_to_gold.tiyn if rep is not None else allocation.refunded_to_gold
+        # 002 Q2184/Q1516: everything repaid → the rest goes to Kaspi Gold at once. The Gold credit is
+        # what really leaves Red, an earlier carried prepayment released with this payment included:
+        # the allocation's ``refunded_to_gold`` (v2) says the same, so the inbox tells one story.
+        to_gold = allocation.refunded_to_gold
         if to_gold:
             events.append(
                 OverpaymentRefunded(
@@ -592,36 +591,25 @@ class BillingService:
         await self._emit(conn, payloads)
 
 
-def _contract_allocation(a: Allocation, open_before: tuple[Bill, ...]) -> RepaymentAllocation:
-    """The domain allocation in contract terms: where the *new* money went; parts sum to ``paid``.
+def _contract_allocation(a: Allocation, open_before: tuple[Bill, ...]) -> RepaymentAllocationV2:
+    """The domain allocation in contract terms (``RepaymentApplied`` v2): the whole story.
 
-    The domain's ``carried`` is the net change of the prepayment, negative when an earlier
-    prepayment joined this payment to repay purchases (docs/billing.md §5). The contract reports
-    only this payment's money, so that earlier prepayment is taken off the newest destinations.
+    The domain's ``carried`` is the net change of the carried prepayment (docs/billing.md §5): when it
+    is negative, an earlier prepayment joined this payment (to repay purchases, or back to Gold) and
+    is reported as ``prepayment_used``, so the destinations sum to ``amount + prepayment_used`` and
+    ``refunded_to_gold`` is the whole Gold refund.
     """
-    to_bill = (a.to_bills + a.to_penalty).tiyn
-    pids = list(a.to_purchases)
-    amounts = [m.tiyn for m in a.to_purchases.values()]
     carried = a.carried.tiyn
-    refunded = a.refunded_to_gold.tiyn
-    deficit = -carried if carried < 0 else 0
-    carried = max(carried, 0)
-    take = min(deficit, refunded)
-    refunded -= take
-    deficit -= take
-    for i in reversed(range(len(amounts))):
-        take = min(deficit, amounts[i])
-        amounts[i] -= take
-        deficit -= take
-    to_bill -= min(deficit, to_bill)
-    return RepaymentAllocation(
+    to_bill = (a.to_bills + a.to_penalty).tiyn
+    return RepaymentAllocationV2(
         bill_id=store.bill_uuid(open_before[0].bill_id) if open_before and to_bill else None,
         to_bill=to_bill,
         to_purchases=[
-            PurchaseRepayment(purchase_id=_uuid(pid), amount=amt)
-            for pid, amt in zip(pids, amounts, strict=True)
-            if amt > 0
+            PurchaseRepayment(purchase_id=_uuid(pid), amount=amt.tiyn)
+            for pid, amt in a.to_purchases.items()
+            if amt.tiyn > 0
         ],
-        carried=carried,
-        refunded_to_gold=refunded,
+        carried=max(carried, 0),
+        refunded_to_gold=a.refunded_to_gold.tiyn,
+        prepayment_used=max(-carried, 0),
     )

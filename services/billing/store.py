@@ -95,10 +95,27 @@ def _bill_to(b: Bill) -> dict[str, Any]:
         "paid_on": _d(b.paid_on),
         "od": b.overdue_recorded,
         "pa": b.penalty_applied,
+        "ppo": _d(b.parts_paid_on),
     }
 
 
+def _parts_paid_on(d: dict[str, Any], paid_on: date | None) -> date | None:
+    """``parts_paid_on`` of a stored bill; a snapshot written before it existed has no ``ppo``.
+
+    Such a bill's parts were paid by ``paid_on`` if it is settled; a bill with no parts, or whose
+    parts are paid while a penalty brought forward is not, counts as paid on its statement date (the
+    parts are not overdue, so no penalty); otherwise the parts are still unpaid.
+    """
+    if "ppo" in d:
+        return date.fromisoformat(d["ppo"]) if d["ppo"] else None
+    if paid_on is not None:
+        return paid_on
+    principal = sum(amount for _, _, amount in d["lines"])
+    return date.fromisoformat(d["sd"]) if d["carry"] + d["paid"] >= principal else None
+
+
 def _bill_from(d: dict[str, Any]) -> Bill:
+    paid_on = date.fromisoformat(d["paid_on"]) if d["paid_on"] else None
     return Bill(
         bill_id=d["id"],
         statement_date=date.fromisoformat(d["sd"]),
@@ -109,9 +126,10 @@ def _bill_from(d: dict[str, Any]) -> Bill:
         carry_applied=_money(d["carry"]),
         penalty=_money(d["pen"]),
         paid=_money(d["paid"]),
-        paid_on=date.fromisoformat(d["paid_on"]) if d["paid_on"] else None,
+        paid_on=paid_on,
         overdue_recorded=d["od"],
         penalty_applied=d["pa"],
+        parts_paid_on=_parts_paid_on(d, paid_on),
     )
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from services.notify.rendering import vocabulary as vocab
-from services.notify.rendering.filters import allocation_parts
+from services.notify.rendering.filters import PREPAYMENT_USED, allocation_parts, prepayment_used
 
 FONTS_DIR: Final = Path(__file__).resolve().parent / "fonts"
 FONT_REGULAR: Final = FONTS_DIR / "DejaVuSans.ttf"
@@ -40,7 +40,8 @@ class ReceiptDataError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class AllocationLine:
-    """One part of a Kaspi Red repayment: ``kind`` is CURRENT_BILL, EARLY_REPAYMENT or OVERPAYMENT."""
+    """One part of a Kaspi Red repayment: ``kind`` is CURRENT_BILL, EARLY_REPAYMENT, CARRIED or
+    OVERPAYMENT (where the money went), or PREPAYMENT_USED (an earlier prepayment that joined it)."""
 
     kind: str
     amount: int
@@ -82,8 +83,12 @@ class ReceiptData:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
                 raise ReceiptDataError(f"{name} must be a timezone-aware datetime, got {value!r}")
-        if self.allocation and sum(line.amount for line in self.allocation) != self.amount:
-            raise ReceiptDataError("allocation lines must add up to the amount")
+        if self.allocation:
+            # Where the money went = the amount paid + an earlier prepayment released with it.
+            added = sum(line.amount for line in self.allocation if line.kind == PREPAYMENT_USED)
+            went = sum(line.amount for line in self.allocation if line.kind != PREPAYMENT_USED)
+            if went != self.amount + added:
+                raise ReceiptDataError("allocation lines must add up to the amount")
 
     @property
     def operation_at(self) -> datetime:
@@ -141,8 +146,11 @@ class ReceiptData:
 
 
 def allocation_lines(allocation: Any) -> tuple[AllocationLine, ...]:
-    """``ReceiptData.allocation`` from a RepaymentApplied allocation (the event's mapping or flat list)."""
-    return tuple(
+    """``ReceiptData.allocation`` from a RepaymentApplied allocation (the event's mapping or flat list):
+    an earlier prepayment released with the payment first (v2), then where all the money went."""
+    added = prepayment_used(allocation)
+    head = (AllocationLine(kind=PREPAYMENT_USED, amount=added),) if added else ()
+    return head + tuple(
         AllocationLine(kind=part["kind"], amount=part["amount"], reference=part["reference"])
         for part in allocation_parts(allocation)
     )

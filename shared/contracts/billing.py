@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Annotated, ClassVar, Self
 from uuid import UUID
 
 from pydantic import AwareDatetime, Field, model_validator
@@ -31,6 +31,12 @@ def _require_parts_sum(parts: list[int], amount: int) -> None:
 def _require_allocation_sum(allocation: RepaymentAllocation, amount: int) -> None:
     if allocation.total != amount:
         raise ValueError(f"allocation sums to {allocation.total}, amount is {amount}")
+
+
+def _require_allocation_v2_sum(allocation: RepaymentAllocationV2, amount: int) -> None:
+    money_in = amount + allocation.prepayment_used
+    if allocation.total != money_in:
+        raise ValueError(f"allocation sums to {allocation.total}, amount + prepayment_used is {money_in}")
 
 
 class LimitRestoreReason(StrEnum):
@@ -186,6 +192,9 @@ class PurchaseRepayment(Value):
     amount: PositiveTiyn = Field(description="Amount applied to it, in tiyn.")
 
 
+# The allocation of RepaymentApplied v1, unchanged (its schema, docs/contracts/RepaymentApplied.v1.json,
+# stays as committed): only the repayment's own money, so an earlier carried prepayment it released
+# (often sent back to Gold) shows only in a separate OverpaymentRefunded. v2 (below) shows it.
 class RepaymentAllocation(Value):
     """Where a repayment went, in order (domain brief §4 allocation); the parts sum to the repayment."""
 
@@ -205,8 +214,50 @@ class RepaymentAllocation(Value):
         return self.to_bill + sum(p.amount for p in self.to_purchases) + self.carried + self.refunded_to_gold
 
 
-class RepaymentApplied(Event):
-    """A Red bill payment was credited and allocated."""
+class RepaymentAllocationV2(Value):
+    """Everything a repayment moved, in order (``RepaymentApplied`` v2; docs/billing.md §5).
+
+    The money is this repayment's ``amount`` plus ``prepayment_used``, an earlier carried prepayment
+    that the repayment released; the destinations sum to both. ``refunded_to_gold`` is exactly what
+    went back to Kaspi Gold (the amount of the ``OverpaymentRefunded`` billing emits with it).
+    """
+
+    bill_id: UUID | None = Field(default=None, description="The current bill paid first, if there is one.")
+    to_bill: Tiyn = Field(
+        description="Applied to the issued bills and their penalties, oldest first, in tiyn."
+    )
+    to_purchases: list[PurchaseRepayment] = Field(
+        default_factory=list, description="Early repayment of purchases, oldest first."
+    )
+    carried: Tiyn = Field(
+        default=0, description="New prepayment kept toward the next bill, in tiyn (002 Q1516, seed 001)."
+    )
+    refunded_to_gold: Tiyn = Field(
+        default=0,
+        description="Returned to Kaspi Gold because everything is repaid, in tiyn (002 Q2184): the whole "
+        "OverpaymentRefunded amount, including any earlier prepayment released (prepayment_used).",
+    )
+    prepayment_used: Tiyn = Field(
+        default=0,
+        description="Earlier carried prepayment released by this repayment and allocated with it, in tiyn; "
+        "the destinations sum to amount + prepayment_used.",
+    )
+
+    @property
+    def total(self) -> int:
+        """Sum of all destinations, in tiyn (= amount + prepayment_used)."""
+        return self.to_bill + sum(p.amount for p in self.to_purchases) + self.carried + self.refunded_to_gold
+
+
+class RepaymentAppliedV1(Event):
+    """OBSOLETE (v1): a Red bill payment was credited and allocated; only its own money is shown.
+
+    Kept registered so records already on the topic still decode and the contract's history stays
+    checked. billing emits v2 since it was added; notify renders both.
+    """
+
+    TYPE: ClassVar[str] = "RepaymentApplied"
+    VERSION: ClassVar[int] = 1
 
     repayment_id: UUID = Field(description="Id of this repayment in billing.")
     payment_id: UUID = Field(description="The RED_BILL payment that brought the money.")
@@ -220,6 +271,33 @@ class RepaymentApplied(Event):
     @model_validator(mode="after")
     def _allocation_sums(self) -> Self:
         _require_allocation_sum(self.allocation, self.amount)
+        return self
+
+
+class RepaymentApplied(Event):
+    """A Red bill payment was credited and allocated: the whole story (v2).
+
+    The allocation shows this payment's money together with any earlier carried prepayment it
+    released, and the part returned to Kaspi Gold, so "8,000 paid" never reads as "8,000 to
+    purchases" beside an unexplained "1,000 returned" (docs/billing.md §5).
+    """
+
+    VERSION: ClassVar[int] = 2
+
+    repayment_id: UUID = Field(description="Id of this repayment in billing.")
+    payment_id: UUID = Field(description="The RED_BILL payment that brought the money.")
+    customer_id: UUID = Field(description=_CUSTOMER_ID)
+    amount: PositiveTiyn = Field(description="Amount repaid, in tiyn.")
+    credited_on: date = Field(
+        description="Credit date: paid after 20:00 Asia/Almaty counts for the next day."
+    )
+    allocation: RepaymentAllocationV2 = Field(
+        description="Where the amount and any earlier prepayment it released went."
+    )
+
+    @model_validator(mode="after")
+    def _allocation_sums(self) -> Self:
+        _require_allocation_v2_sum(self.allocation, self.amount)
         return self
 
 

@@ -469,16 +469,20 @@ async def _billing(conn: Conn, report: ReconcileReport) -> None:
                            FROM jsonb_array_elements(coalesce(allocation->'to_purchases', '[]'::jsonb)) x), 0)
                  AS to_purchases,
                coalesce((allocation->>'carried')::bigint, 0) AS carried,
-               coalesce((allocation->>'refunded_to_gold')::bigint, 0) AS refunded
+               coalesce((allocation->>'refunded_to_gold')::bigint, 0) AS refunded,
+               coalesce((allocation->>'prepayment_used')::bigint, 0) AS prepaid
           FROM billing.repayments ORDER BY payment_id
         """
     ):
+        # RepaymentApplied v2 (docs/billing.md §5): the destinations also carry an earlier prepayment
+        # the repayment released (``prepayment_used``, absent from v1 rows: 0).
         allocated = r["to_bill"] + r["to_purchases"] + r["carried"] + r["refunded"]
-        if allocated != r["amount"]:
+        if allocated != r["amount"] + r["prepaid"]:
+            prepaid = f" + earlier prepayment {_fmt(r['prepaid'])}" if r["prepaid"] else ""
             report.add(
                 BILLING_MONEY_CONSERVED,
                 r["payment_id"],
-                f"paid {_fmt(r['amount'])} but allocated {_fmt(allocated)} "
+                f"paid {_fmt(r['amount'])}{prepaid} but allocated {_fmt(allocated)} "
                 f"(bill {_fmt(r['to_bill'])} + purchases {_fmt(r['to_purchases'])} + carried "
                 f"{_fmt(r['carried'])} + refunded to Gold {_fmt(r['refunded'])})",
             )
@@ -508,20 +512,24 @@ async def _overpayments(conn: Conn, report: ReconcileReport) -> None:
     closing. Payments posts the credit under that refund id. Only repayments keep the refunded
     amount in a billing table (``repayments.allocation``); the other causes are known, so their ids
     are, but not their amounts (the event lives only in the outbox until published). Hence:
-    forward, every repayment that sent money to Gold has its credit (at least the allocation's
-    figure: the event also releases an earlier carried prepayment); backward, every Gold credit is
-    explained by a billing cause of the same customer and was posted exactly once.
+    forward, every repayment that sent money to Gold has its credit: exactly the allocation's figure
+    for a v2 allocation (``RepaymentApplied`` v2 counts an earlier carried prepayment released with
+    the payment), at least it for a v1 one (which did not); backward, every Gold credit is explained
+    by a billing cause of the same customer and was posted exactly once.
     """
     causes: dict[UUID, tuple[UUID, str]] = {}
     expected: dict[UUID, tuple[UUID, UUID, int]] = {}
+    exact: set[UUID] = set()
     for r in await conn.fetch(
-        "SELECT payment_id, customer_id, coalesce((allocation->>'refunded_to_gold')::bigint, 0) AS gold "
-        "FROM billing.repayments"
+        "SELECT payment_id, customer_id, coalesce((allocation->>'refunded_to_gold')::bigint, 0) AS gold, "
+        "allocation ? 'prepayment_used' AS v2 FROM billing.repayments"
     ):
         rid = derived_id("overpayment", r["payment_id"])
         causes[rid] = (r["customer_id"], f"repayment {r['payment_id']}")
         if r["gold"] > 0:
             expected[rid] = (r["payment_id"], r["customer_id"], r["gold"])
+            if r["v2"]:
+                exact.add(rid)
     for r in await conn.fetch("SELECT bill_id, customer_id FROM billing.bills"):
         causes[derived_id("issue", r["bill_id"])] = (r["customer_id"], f"bill {r['bill_id']}")
     for r in await conn.fetch(
@@ -561,6 +569,12 @@ async def _overpayments(conn: Conn, report: ReconcileReport) -> None:
                 OVERPAYMENT_CREDITED_TO_GOLD,
                 f"refund {rid} (repayment {payment_id})",
                 f"billing refunded {_fmt(gold)} to Gold but payments credited only {_fmt(credit[2])}",
+            )
+        elif rid in exact and credit[1] == 1 and credit[2] != gold:
+            report.add(
+                OVERPAYMENT_CREDITED_TO_GOLD,
+                f"refund {rid} (repayment {payment_id})",
+                f"billing refunded {_fmt(gold)} to Gold but payments credited {_fmt(credit[2])}",
             )
     for rid, (credited, n, amount) in sorted(credits.items(), key=lambda kv: str(kv[0])):
         cause = causes.get(rid)

@@ -1,6 +1,7 @@
 """Pure Kaspi Red billing rules (domain brief §4); no broker, database or cache imports here."""
 
 from .allocation import Allocation, Repayment, allocate_repayment
+from .bill_calendar import BillCalendar, CalendarLine, CalendarMonth, MonthStatus, bill_calendar
 from .bills import (
     Action,
     ApplyPenalty,
@@ -53,10 +54,14 @@ __all__ = [
     "Allocation",
     "ApplyPenalty",
     "Bill",
+    "BillCalendar",
     "BillIssue",
     "BillLine",
     "BusinessDay",
+    "CalendarLine",
+    "CalendarMonth",
     "DeclineReason",
+    "MonthStatus",
     "Part",
     "Purchase",
     "PurchaseApproved",
@@ -73,6 +78,7 @@ __all__ = [
     "allocate_repayment",
     "apply_overdue_actions",
     "approve_purchase",
+    "bill_calendar",
     "bill_id_for",
     "billing_date_in",
     "billing_day_for",

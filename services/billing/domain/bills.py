@@ -87,6 +87,7 @@ def with_overdue_flags(
         b.paid_on,
         b.overdue_recorded if overdue_recorded is None else overdue_recorded,
         b.penalty_applied if penalty_applied is None else penalty_applied,
+        b.parts_paid_on,
     )
 
 
@@ -129,6 +130,8 @@ def issue_bill(account: RedAccount, business_date: date, calendar: WorkingDays) 
         due_at=due_at(due_on),
         lines=tuple(lines),
         penalty_brought_forward=brought_forward,
+        # A bill holding only a penalty brought forward has no purchase part to fall overdue.
+        parts_paid_on=None if lines else business_date,
     )
     ledger.bills.append(bill)
     # domain §4 (001): prepayment carried over is subtracted from the bill; what exceeds it stays carried.
@@ -157,6 +160,11 @@ def _unpaid_at_end_of(bill: Bill, d: date) -> bool:
     return bill.paid_on is None or bill.paid_on > d
 
 
+def _parts_overdue_at_end_of(bill: Bill, d: date) -> bool:
+    """True when the bill has purchase parts of its own still unpaid with money credited by ``d``."""
+    return bool(bill.lines) and (bill.parts_paid_on is None or bill.parts_paid_on > d)
+
+
 def overdue_actions(bill: Bill, business_date: date) -> list[Action]:
     """What the job must do for this bill on this date; nothing again once the flags are recorded."""
     actions: list[Action] = []
@@ -169,8 +177,10 @@ def overdue_actions(bill: Bill, business_date: date) -> list[Action]:
     if business_date >= first_day and not bill.overdue_recorded and _unpaid_at_end_of(bill, bill.due_on):
         # 002 Q1513: paid the day after the due date → no penalty, but the overdue is recorded.
         actions.append(RecordOverdue(bill.bill_id, first_day))
-    if business_date >= second_day and not bill.penalty_applied and _unpaid_at_end_of(bill, first_day):
-        # domain §4: second day overdue → one-time 2,000 ₸ penalty; at most one per bill.
+    if business_date >= second_day and not bill.penalty_applied and _parts_overdue_at_end_of(bill, first_day):
+        # 002 Q1476/Q1505: second day overdue → one-time 2,000 ₸ penalty; at most one per bill, and
+        # only for the bill's own purchase parts: a penalty brought forward onto it is debt, never a
+        # reason for a new penalty (docs/billing.md §4), so penalties do not compound.
         actions.append(ApplyPenalty(bill.bill_id, PENALTY, second_day))
     return actions
 

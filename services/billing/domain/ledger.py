@@ -106,6 +106,9 @@ class Ledger:
         if bill.settled and bill.paid_on is None:
             # The credited business date decides overdue and penalty (domain §4, 20:00 cut-off).
             bill = replace(bill, paid_on=on)
+        if bill.parts_paid_on is None and not bill.principal_owed:
+            # The date the bill's own purchase parts were paid decides the penalty (docs/billing.md §4).
+            bill = replace(bill, parts_paid_on=on)
         self.bills[index] = bill
         return used
 

@@ -128,6 +128,9 @@ class Bill:
     paid_on: date | None = None
     overdue_recorded: bool = False
     penalty_applied: bool = False
+    # The credited date by which the bill's own purchase parts were paid in full (its penalty brought
+    # forward aside); set at issue for a bill without parts. The penalty rule reads it (bills.py).
+    parts_paid_on: date | None = None
 
     @property
     def principal(self) -> Money:

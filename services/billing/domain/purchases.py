@@ -190,12 +190,24 @@ def refund_purchase(
             limit_restored=mid.available - before.available,
             purchases_settled=newly_settled_purchases(before, mid),
         )
-    elif ledger.carried and ledger.nothing_owed():
-        # Nothing is owed any more: a carried prepayment goes to Gold (002 Q1516).
-        excess = Allocation(
-            paid=ZERO, credited_on=refunded_on, carried=-ledger.carried, refunded_to_gold=ledger.carried
-        )
-        ledger.carried = ZERO
+    surplus = carried_surplus(ledger.freeze())
+    if surplus:
+        # The refund left less owed than the carried prepayment: what no bill can ever use goes to
+        # Kaspi Gold (002 Q1516, "purchases fully paid → the rest goes to Kaspi Gold"). Found by the
+        # property test: kept as carried, it held the available amount at the limit, so a new
+        # purchase did not lower it.
+        ledger.carried = ledger.carried - surplus
+        if excess is None:
+            excess = Allocation(
+                paid=ZERO, credited_on=refunded_on, carried=-surplus, refunded_to_gold=surplus
+            )
+        else:
+            excess = replace(
+                excess,
+                carried=excess.carried - surplus,
+                carried_balance=ledger.carried,
+                refunded_to_gold=excess.refunded_to_gold + surplus,
+            )
     after = ledger.freeze()
     return PurchaseRefunded(
         account=after,
@@ -205,6 +217,12 @@ def refund_purchase(
         excess=excess,
         limit_restored=after.available - account.available,
     )
+
+
+def carried_surplus(account: RedAccount) -> Money:
+    """The part of the carried prepayment beyond everything still owed (no bill can ever use it)."""
+    surplus = account.carried - account.outstanding
+    return surplus if surplus > ZERO else ZERO
 
 
 def cancel_purchase(account: RedAccount, purchase_id: str) -> PurchaseCancelled | Rejected:
@@ -224,12 +242,11 @@ def cancel_purchase(account: RedAccount, purchase_id: str) -> PurchaseCancelled 
         purchases=tuple(p for p in account.purchases if p.purchase_id != purchase_id),
         cancelled_purchase_ids=account.cancelled_purchase_ids | {purchase_id},
     )
-    refunded = ZERO
-    if after.carried and Ledger(after).nothing_owed():
-        # With the only unpaid plan gone, a carried prepayment has nothing left to pay: it goes to
-        # Kaspi Gold at once (002 Q1516, "purchases fully paid → the rest goes to Kaspi Gold").
-        refunded = after.carried
-        after = replace(after, carried=ZERO)
+    # With the plan gone, the part of a carried prepayment that nothing left can use goes to Kaspi
+    # Gold at once (002 Q1516, "purchases fully paid → the rest goes to Kaspi Gold").
+    refunded = carried_surplus(after)
+    if refunded:
+        after = replace(after, carried=after.carried - refunded)
     released = after.available - account.available
     return PurchaseCancelled(after, purchase_id, released, already=False, refunded_to_gold=refunded)
 

@@ -36,8 +36,9 @@ TransferCompleted     ``amount``, ``fee``, ``from_account`` (GOLD|WALLET), ``com
                       ``recipient`` (display name, already masked, e.g. "Асель К."), ``to_account``
                       (shown for transfers between own accounts), ``balance_after``
 RepaymentApplied      ``amount``, ``allocation`` = {optional ``bill_id``, ``to_bill``, ``to_purchases``: list
-                      of {``purchase_id``, ``amount``}, ``carried``, ``refunded_to_gold``} (or a flat list
-                      of {``kind``, ``amount``, optional ``reference``}); optional ``receipt_number``,
+                      of {``purchase_id``, ``amount``}, ``carried``, ``refunded_to_gold``, v2: optional
+                      ``prepayment_used``} (or a flat list of {``kind``, ``amount``, optional
+                      ``reference``}, kind PREPAYMENT_USED for v2's); optional ``receipt_number``,
                       ``receipt_url``, ``channel`` (APP|TERMINAL|ATM|CASHIER), ``applied_at``
 BillOverdueRecorded   ``outstanding`` (amount still due), ``due_at``,
                       optional ``penalty`` (the one-time penalty charged from the 2nd day)
@@ -53,7 +54,8 @@ CustomerPhoneChanged  ``changed_at`` (sms only: the notice sent to the *old* pho
 
 Every template also gets ``locale`` (set by the renderer). Filters: ``money``, ``bonus``,
 ``almaty_dt``, ``almaty_date``, ``almaty_time``, ``reason``, ``funding``, ``channel_name``,
-``status_name``, ``allocation_kind``, ``allocation_parts``, ``percent``, ``kk_case`` (see ``filters``).
+``status_name``, ``allocation_kind``, ``allocation_parts``, ``prepayment_used``, ``percent``, ``kk_case``
+(see ``filters``).
 
 Extra fields in the context (``customer_id``, ``payment_id``, ...) are ignored, so a whole
 ``model_dump()`` can be passed; notify only has to add the display names the event does not carry

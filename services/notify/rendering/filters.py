@@ -14,6 +14,8 @@ normalised ``locale`` there), so templates write ``{{ due_at|almaty_dt }}``, not
 | ``reason`` | failure code | customer words, generic text for unknown codes |
 | ``funding``, ``channel_name``, ``status_name``, ``allocation_kind`` | code | words from ``vocabulary`` |
 | ``kk_case(case)`` | number or time | Kazakh case ending: ``"14:37"|kk_case("dat")`` → ``14:37-ге`` |
+| ``allocation_parts`` | a Red repayment's allocation | its destinations: ``[{kind, amount, reference}]`` |
+| ``prepayment_used`` | a Red repayment's allocation | the earlier prepayment it released, tiyn (0 in v1) |
 
 Naive datetimes are refused: business time is Asia/Almaty by tz name, and a naive value would be
 silently wrong by five hours.
@@ -122,9 +124,34 @@ def allocation_parts(allocation: Any) -> list[dict[str, Any]]:
     for line in allocation:
         if not isinstance(line, Mapping):
             raise FilterInputError(f"allocation lines are mappings, got {type(line).__name__}")
+        if str(line["kind"]) == PREPAYMENT_USED:
+            continue  # a source of the money, not a destination: see ``prepayment_used``
         reference = line.get("reference") or line.get("purchase_id") or line.get("bill_id")
         add(str(line["kind"]), line["amount"], reference)
     return parts
+
+
+#: The allocation kind of an earlier carried prepayment that a repayment released (RepaymentApplied
+#: v2 ``prepayment_used``): money that joined the payment, not a destination of it.
+PREPAYMENT_USED: Final = "PREPAYMENT_USED"
+
+
+def prepayment_used(allocation: Any) -> int:
+    """The earlier prepayment a Red repayment released, in tiyn (0 for a v1 allocation).
+
+    The destinations of a v2 allocation sum to the payment plus this amount (docs/billing.md §5).
+    Accepts the event's mapping or a flat list with a ``PREPAYMENT_USED`` line.
+    """
+    allocation = _require(allocation)
+    if isinstance(allocation, Mapping):
+        value = allocation.get("prepayment_used", 0) or 0
+    else:
+        value = sum(
+            _tiyn(line["amount"])
+            for line in allocation
+            if isinstance(line, Mapping) and str(line.get("kind")) == PREPAYMENT_USED
+        )
+    return _tiyn(value)
 
 
 # -- dates --------------------------------------------------------------------------------------
@@ -288,4 +315,5 @@ FILTERS: Final[Mapping[str, Callable[..., Any]]] = {
     "kk_case": kk_case,
     "percent": percent_filter,
     "allocation_parts": allocation_parts,
+    "prepayment_used": prepayment_used,
 }

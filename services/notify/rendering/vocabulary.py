@@ -60,7 +60,7 @@ REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "kk": "төлем алушы уақытында жауап бермеді",
         "en": "the recipient didn't respond in time",
     },
-    "ACCOUNT_NOT_FOUND": {
+    "UNKNOWN_PROVIDER_ACCOUNT": {
         "ru": "получатель не нашёл такой лицевой счёт, проверьте номер",
         "kk": "төлем алушы мұндай дербес шотты таппады, нөмірін тексеріңіз",
         "en": "the recipient couldn't find that account number, please check it",
@@ -96,7 +96,7 @@ REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "kk": "бұл сатып алуды бонуспен төлеуге болмайды",
         "en": "bonuses can't be used for this payment",
     },
-    "INSUFFICIENT_BONUS": {
+    "BONUS_BALANCE_INSUFFICIENT": {
         "ru": "недостаточно бонусов",
         "kk": "бонус жеткіліксіз",
         "en": "you don't have enough bonuses",
@@ -106,12 +106,13 @@ REASONS: Final[Mapping[str, Mapping[str, str]]] = {
         "kk": "мұнда бұл тәсілмен төлеуге болмайды",
         "en": "this payment method can't be used here",
     },
-    "IIN_MISMATCH": {
+    # The contract's code (shared.contracts.common.ReasonCode; seed 000: the IIN must match).
+    "IDENTITY_MISMATCH": {
         "ru": "ИИН не совпадает с вашими данными в банке",
         "kk": "ЖСН банктегі деректеріңізге сәйкес келмейді",
         "en": "the IIN doesn't match the details you registered with the bank",
     },
-    "AMOUNT_OUT_OF_RANGE": {
+    "INVALID_AMOUNT": {
         "ru": "сумма меньше или больше допустимой",
         "kk": "сома рұқсат етілген шектен тыс",
         "en": "the amount is outside the allowed range",
@@ -185,6 +186,12 @@ ALLOCATION_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
         "ru": "Возврат переплаты на Kaspi Gold",
         "kk": "Артық төлемді Kaspi Gold-қа қайтару",
         "en": "Overpayment returned to Kaspi Gold",
+    },
+    # Not a destination: an earlier carried prepayment that joined the payment (RepaymentApplied v2).
+    "PREPAYMENT_USED": {
+        "ru": "Добавлена предоплата прошлых платежей",
+        "kk": "Бұрынғы төлемдерден қалған алдын ала төлем қосылды",
+        "en": "Earlier prepayment added",
     },
 }
 

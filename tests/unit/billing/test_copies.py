@@ -34,6 +34,7 @@ FIELDS = {
         "paid_on",
         "overdue_recorded",
         "penalty_applied",
+        "parts_paid_on",
     ),
     RedAccount: (
         "customer_id",

@@ -262,6 +262,7 @@ REQUIRED_REASONS = (
     "INSUFFICIENT_FUNDS", "WRONG_CODE", "CODE_EXPIRED", "TOO_MANY_ATTEMPTS", "PROVIDER_FAILED",
     "ISSUER_RESTRICTION", "ISSUER_UNAVAILABLE", "CANCELLED_BY_CUSTOMER", "RED_DECLINED",
     "BONUS_DECLINED", "INSUFFICIENT_LIMIT",
+    "IDENTITY_MISMATCH",  # seed 000: the IIN must match; the contract's code, not a local alias
 )  # fmt: skip
 
 
@@ -371,3 +372,13 @@ def test_kazakh_case_rejects_bad_input() -> None:
         kk_case("abc", "dat")
     with pytest.raises(FilterInputError):
         kk_case("14:00", "gen")
+
+
+def test_every_worded_reason_is_a_contract_reason_code() -> None:
+    # A key that is not a ReasonCode is never looked up: the customer would read "a technical error"
+    # (three keys had drifted: ACCOUNT_NOT_FOUND, INSUFFICIENT_BONUS, AMOUNT_OUT_OF_RANGE).
+    from shared.contracts.common import ReasonCode
+
+    assert set(vocab.REASONS) <= {code.value for code in ReasonCode}
+    for code in ("UNKNOWN_PROVIDER_ACCOUNT", "BONUS_BALANCE_INSUFFICIENT", "INVALID_AMOUNT"):
+        assert vocab.reason_text(code, "en") != vocab.REASON_FALLBACK["en"]
