@@ -103,12 +103,23 @@ CUSTOMERS_EVENTS: Final = TopicSpec(
     description="Customer registrations from the bank's onboarding system.",
 )
 
+#: The payments commands that move or authorise money: never written by ``ops``.
+_MONEY_COMMANDS: Final = (
+    "PayService",
+    "Purchase",
+    "Transfer",
+    "PayRedBill",
+    "ConfirmPayment",
+    "CancelPayment",
+    "Refund",
+)
+
 PAYMENTS_COMMANDS: Final = TopicSpec(
     name="aqsha.payments.commands",
     partitions=DEFAULT_PARTITIONS,
     key=KEY_CUSTOMER,
     retention_ms=7 * DAY_MS,
-    producers=("app-gateway", "cash-network"),
+    producers=("app-gateway", "cash-network", "ops"),
     consumers=("payments",),
     contracts=(
         "TopUp",
@@ -119,10 +130,17 @@ PAYMENTS_COMMANDS: Final = TopicSpec(
         "ConfirmPayment",
         "CancelPayment",
         "Refund",
+        "LookupDebt",
     ),
     description="Customer requests to payments; each carries a client-made request_id (idempotency key).",
-    # A top-up brings cash into the bank: only the cash network may command one (docs/security.md).
-    writers=(("TopUp", ("cash-network",)),),
+    writers=(
+        # A top-up brings cash into the bank: only the cash network may command one (docs/security.md).
+        ("TopUp", ("cash-network",)),
+        # Money moves only on the word of the app gateway or the cash network, never of an operator.
+        *((name, ("app-gateway", "cash-network")) for name in _MONEY_COMMANDS),
+        # A debt lookup moves no money: the app asks for its customer, support (ops) may ask too.
+        ("LookupDebt", ("app-gateway", "ops")),
+    ),
 )
 
 PAYMENTS_EVENTS: Final = TopicSpec(
@@ -145,8 +163,11 @@ PAYMENTS_EVENTS: Final = TopicSpec(
         "RedPurchaseCancelled",
         "BonusRedemptionRequested",
         "BonusRedemptionCancelled",
+        "DebtLookedUp",
+        "DebtLookupFailed",
     ),
-    description="Payment outcomes and the saga requests to billing (Red) and bonus (redemption).",
+    description="Payment outcomes, the saga requests to billing (Red) and bonus (redemption), and debt "
+    "lookup replies.",
 )
 
 PAYMENTS_OTP: Final = TopicSpec(

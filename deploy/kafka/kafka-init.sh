@@ -91,10 +91,9 @@ allow aqsha-notify "Read" \
 # ops
 user aqsha-operators "${AQSHA_KAFKA_PASSWORD_OPERATORS:?AQSHA_KAFKA_PASSWORD_OPERATORS is not set}"
 allow aqsha-operators "Describe Write" \
+  --topic aqsha.payments.commands \
   --topic aqsha.billing.commands \
   --topic aqsha.customers.events \
-  --topic aqsha.payments.commands \
-  --topic aqsha.payments.events \
   --topic aqsha.payments.otp \
   --topic aqsha.bonus.events \
   --topic aqsha.red.accounts \
@@ -109,6 +108,8 @@ allow aqsha-operators "Describe Read" \
   --topic aqsha.billing.commands.dlq \
   --topic aqsha.billing.events.dlq \
   --topic aqsha.notify.events.dlq
+allow aqsha-operators "Describe Read Write" \
+  --topic aqsha.payments.events
 allow aqsha-operators "Read" \
   --group aqsha-ops-redrive
 allow aqsha-operators "Describe" \

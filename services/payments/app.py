@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker
 from redis.asyncio import Redis
 
 from services.payments.handlers import ProcessContext, register_handlers
+from services.payments.issuer import IssuerAdapter, IssuerSimulator, WebhookCourier
 from services.payments.provider import ProviderAdapter, ProviderSimulator
 from services.payments.service import PaymentsService
 from services.payments.settings import PaymentsSettings
@@ -32,6 +33,7 @@ class PaymentsRuntime:
         *,
         clock: Clock | None = None,
         provider: ProviderAdapter | None = None,
+        issuer: IssuerAdapter | None = None,
     ) -> None:
         # Before anything connects: no start with a missing or development-only OTP key outside
         # development mode (InsecureConfiguration names the variable).
@@ -39,6 +41,11 @@ class PaymentsRuntime:
         self.settings = settings
         self.clock = clock or clock_from_file(settings.clock_file)
         self.provider = provider or ProviderSimulator(settings.provider_mode)
+        # seed 003: the issuers of other banks' cards (a simulator unless one is injected).
+        sms_url = settings.issuer_sms_webhook_url
+        courier = WebhookCourier(sms_url) if sms_url else None
+        cards = settings.issuer_cards_file
+        self.issuer: IssuerAdapter = issuer or IssuerSimulator.load(cards, courier=courier)
         self.broker: KafkaBroker = broker_factory(
             settings.kafka, client_id=f"{settings.kafka.client_id}-payments"
         )
@@ -64,7 +71,7 @@ class PaymentsRuntime:
     async def _attach(self, pool: asyncpg.Pool) -> None:
         s = self.settings
         self.redis = redis_client(s.redis.url, timeout_s=s.redis.socket_timeout_s)
-        self.ctx.service = PaymentsService(pool, self.redis, s, self.clock, self.provider)
+        self.ctx.service = PaymentsService(pool, self.redis, s, self.clock, self.provider, issuer=self.issuer)
 
     async def _detach(self) -> None:
         if self.redis is not None:

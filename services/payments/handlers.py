@@ -16,6 +16,7 @@ from shared.contracts.envelope import Envelope
 from shared.contracts.payments import (
     CancelPayment,
     ConfirmPayment,
+    LookupDebt,
     PayRedBill,
     PayService,
     Purchase,
@@ -58,6 +59,8 @@ def register_handlers(broker: KafkaBroker, ctx: ProcessContext) -> None:
         service = ctx.svc()
         if env.type in commands:
             await service.handle_command(env)
+        elif env.type == LookupDebt.TYPE:
+            await service.lookups.handle(env)
         elif env.type == CustomerRegistered.TYPE:
             await service.on_customer(env)
         elif env.type == CustomerPhoneChanged.TYPE:
@@ -77,6 +80,7 @@ def register_handlers(broker: KafkaBroker, ctx: ProcessContext) -> None:
         trust=load_registry(ctx.settings.trust),
         accept=[
             *commands,
+            LookupDebt.TYPE,
             CustomerRegistered.TYPE,
             CustomerPhoneChanged.TYPE,
             *saga_replies,

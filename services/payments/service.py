@@ -23,12 +23,15 @@ import asyncpg
 from redis.asyncio import Redis
 
 from services.payments import store
+from services.payments.cards import CardPayments
 from services.payments.domain import (
+    IIN_MESSAGES,
     AccountType,
     CustomerAccount,
     Exhausted,
     Expired,
     FeeSchedule,
+    IinRules,
     OtpChallenge,
     RefundTooLarge,
     SystemAccount,
@@ -36,6 +39,7 @@ from services.payments.domain import (
     Verified,
     Wrong,
     capture_posting,
+    check_iin,
     generate_code,
     hold_posting,
     mask_payer_name,
@@ -67,6 +71,8 @@ from services.payments.domain.requests import (
     TopUpRequest,
     TransferRequest,
 )
+from services.payments.issuer import IssuerAdapter, IssuerSimulator
+from services.payments.lookups import DebtLookups
 from services.payments.provider import ProviderAdapter, ProviderResult
 from services.payments.settings import PaymentsSettings
 from services.payments.store import InsufficientFunds
@@ -209,6 +215,8 @@ class PaymentsService:
         clock: Clock,
         provider: ProviderAdapter,
         schedule: FeeSchedule | None = None,
+        identity: IinRules | None = None,
+        issuer: IssuerAdapter | None = None,
     ) -> None:
         self.pool = pool
         self.settings = settings
@@ -224,10 +232,21 @@ class PaymentsService:
         )
         self.inbox = Inbox(settings.consumer_group)
         self.outbox = Outbox()
+        # seed 000: which services need the payer's IIN (identity.toml), and debt lookups.
+        self.identity = identity or IinRules.load()
+        self.lookups = DebtLookups(pool, self.guard, provider, self.identity, clock, self.outbox)
         keys = settings.otp_keys()  # refuses insecure keys outside development mode
         self._otp_key = keys.hash_key
         self._otp_transport_key = keys.transport_key
         self._threshold = Money(settings.otp_threshold_tiyn)
+        # seed 003: EXTERNAL_CARD payments go through the card's issuer (services/payments/cards.py).
+        self.cards = CardPayments(
+            self,
+            issuer or IssuerSimulator.load(settings.issuer_cards_file),
+            clock,
+            retry_s=settings.issuer_retry_s,
+            lock=_lock,
+        )
 
     # ------------------------------------------------------------------------------- plumbing
     def _env(self, payload: Contract, causation: Envelope[Any] | None = None) -> Envelope[Any]:
@@ -363,6 +382,18 @@ class PaymentsService:
             return await self._reject(
                 conn, env, ReasonCode.UNKNOWN_PROVIDER, f"unknown provider {cmd.provider!r}"
             )
+        if isinstance(cmd, PayService):
+            # seed 000: the IIN must match the registered one, for the services that need it and
+            # whenever one is given; declined before any hold, so nothing is debited.
+            failed = check_iin(
+                required=self.identity.requires_iin(cmd.category.value, cmd.provider),
+                given=cmd.iin,
+                registered=customer["iin"],
+            )
+            if failed is not None:
+                return await self._reject(
+                    conn, env, ReasonCode.IDENTITY_MISMATCH, f"request declined: {IIN_MESSAGES[failed]}"
+                )
         if (
             isinstance(cmd, Transfer)
             and cmd.to_customer_id is not None
@@ -402,7 +433,8 @@ class PaymentsService:
                 provider_account=cmd.provider_account,
             )
             source = _funding_account(str(cmd.customer_id), cmd.funding)
-            hold = total
+            # A card is held only once its issuer charged it (services/payments/cards.py).
+            hold = 0 if cmd.funding == Funding.EXTERNAL_CARD else total
         elif isinstance(cmd, Purchase):
             fields.update(
                 funding=cmd.funding.value,
@@ -433,6 +465,14 @@ class PaymentsService:
                 else CustomerAccount(str(cmd.customer_id), AccountType.GOLD)
             )
             hold = 0 if source is None else total
+        if isinstance(cmd, PayService) and (cmd.funding == Funding.EXTERNAL_CARD or cmd.card_token):
+            # seed 003: the card's issuer decides first (restriction, 3-D Secure,
+            # availability); nothing is held before it charged the card.
+            decided = await self.cards.open(
+                conn, env, cmd, fields, customer, needs_code=requires_otp(request, self._threshold)
+            )
+            if decided is not None:
+                return decided
         if source is not None and hold > 0:
             try:
                 async with conn.transaction():  # a savepoint: a declined hold leaves nothing behind
@@ -490,6 +530,10 @@ class PaymentsService:
 
     async def _proceed(self, conn: Conn, p: dict[str, Any], cause: Envelope[Any] | None) -> Envelope[Any]:
         """After authorisation: the provider step, the sagas, or straight to completion."""
+        if p["funding"] == Funding.EXTERNAL_CARD and not p["held"]:
+            charged = await self.cards.charge(conn, p, cause)  # seed 003: the card first
+            if charged is not None:
+                return charged
         kind = PaymentKind(p["kind"])
         now = self.clock.now()
         if kind == PaymentKind.SERVICE:
@@ -665,6 +709,8 @@ class PaymentsService:
             await store.apply_posting(
                 conn, void_hold_posting(str(p["payment_id"]), source, Money(p["held"])), now
             )
+            if p["funding"] == Funding.EXTERNAL_CARD:
+                await self.cards.refund(conn, p)  # the charge goes back to the card
         events: list[Envelope[Any]] = []
         changes: dict[str, Any] = {"held": 0}
         if p["bonus_state"] in ("REQUESTED", "REDEEMED"):
@@ -736,6 +782,10 @@ class PaymentsService:
             return await self._reject(
                 conn, env, ReasonCode.INVALID_PAYMENT_STATE, f"payment is {p['status']}", cmd.payment_id
             )
+        if p["funding"] == Funding.EXTERNAL_CARD:
+            confirmed = await self.cards.confirm(conn, env, cmd, p)  # the issuer's 3-D Secure code
+            if confirmed is not None:
+                return confirmed
         row = await store.challenge(conn, cmd.payment_id)
         assert row is not None
         challenge = OtpChallenge(
@@ -860,13 +910,23 @@ class PaymentsService:
         async def effect(conn: Conn) -> None:
             digest = registration_digest(c)
             if await store.insert_customer(
-                conn, c.customer_id, c.phone, c.full_name, c.tariff_profile.value, digest, env.occurred_at
+                conn,
+                c.customer_id,
+                c.phone,
+                c.full_name,
+                c.tariff_profile.value,
+                digest,
+                env.occurred_at,
+                c.iin,
             ):
                 return
             stored = await store.customer(conn, c.customer_id, for_update=True)
             assert stored is not None
             kept = {k: stored[k] for k in ("phone", "full_name", "tariff_profile")}
             check_registration(c, kept, stored["registration_sha256"])
+            if stored["iin"] is None and stored["registration_sha256"] == digest:
+                # Stored before migration 004: the same registration again proves its IIN.
+                await store.learn_iin(conn, c.customer_id, c.iin)
 
         await self.inbox.once(self.pool, env, effect)
 
@@ -1029,7 +1089,8 @@ class PaymentsService:
                 else:
                     continue
                 done += 1
-        return done
+        # seed 003: expired 3-D Secure codes, and card charges due (first, or asked again).
+        return done + await self.cards.run_janitor_once(now)
 
 
 _ENUM_COLUMNS: dict[str, Any] = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final, Literal
 
 from pydantic import Field, SecretStr
@@ -54,6 +55,18 @@ class PaymentsSettings(Settings):
     provider_mode: ProviderMode = Field("success", description="Default provider simulator behaviour.")
     provider_delay_s: float = Field(30.0, ge=0, description="Simulated provider delay (mode delay).")
     janitor_interval_s: float = Field(1.0, gt=0, description="How often the janitor looks for due work.")
+    # seed 003: an EXTERNAL_CARD payment is decided by the card's issuer (services/payments/cards.py).
+    issuer_cards_file: Path | None = Field(
+        None, description="Test cards of the issuer simulator (default services/payments/issuer_cards.toml)."
+    )
+    issuer_retry_s: float = Field(
+        2.0, gt=0, description="Wait before asking a card's issuer again about a charge with no answer."
+    )
+    issuer_sms_webhook_url: str | None = Field(
+        None,
+        description="SMS gateway webhook of the issuer simulator's 3-D Secure codes (make run: the "
+        "platform's simulated gateway); unset: kept in memory (tests).",
+    )
     idempotency_ttl_s: int = Field(24 * 3600, ge=1, description="Redis TTL of stored outcomes.")
 
     def otp_keys(self) -> OtpKeys:

@@ -38,6 +38,7 @@ async def insert_customer(
     tariff_profile: str,
     registration_sha256: str,
     at: datetime,
+    iin: str | None = None,
 ) -> bool:
     """Store a new customer's local copy and open GOLD and WALLET; False if the customer exists.
 
@@ -45,7 +46,7 @@ async def insert_customer(
     """
     inserted = await conn.fetchval(
         "INSERT INTO customers(customer_id, phone, full_name, tariff_profile, registered_at, "
-        "registration_sha256) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO NOTHING "
+        "registration_sha256, iin) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (customer_id) DO NOTHING "
         "RETURNING true",
         customer_id,
         phone,
@@ -53,6 +54,7 @@ async def insert_customer(
         tariff_profile,
         at,
         registration_sha256,
+        iin,
     )
     if not inserted:
         return False
@@ -61,6 +63,13 @@ async def insert_customer(
         customer_id,
     )
     return True
+
+
+async def learn_iin(conn: Conn, customer_id: UUID, iin: str) -> None:
+    """Store the registered IIN of a customer stored before migration 004 (only where it is unknown)."""
+    await conn.execute(
+        "UPDATE customers SET iin = $2 WHERE customer_id = $1 AND iin IS NULL", customer_id, iin
+    )
 
 
 async def change_phone(conn: Conn, customer_id: UUID, phone: str, changed_at: datetime) -> None:

@@ -11,13 +11,15 @@ from __future__ import annotations
 from typing import ClassVar, Literal, Self
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from shared.contracts.base import Command, Event, Value
 from shared.contracts.common import (
+    SENSITIVE,
     AccountKind,
     Channel,
     Funding,
+    Iin,
     Merchant,
     Message,
     OtpCode,
@@ -40,6 +42,13 @@ _PAYMENT_ID = "Id of the payment, assigned by payments when it accepts the reque
 def _require_refund_totals(amount: int, total_refunded: int, original_amount: int) -> None:
     if not amount <= total_refunded <= original_amount:
         raise ValueError("need amount <= total_refunded <= original_amount")
+
+
+def _refuse_card_number(token: str | None) -> str | None:
+    """A card token must not carry a card number: 12 or more digits in it are refused."""
+    if token is not None and sum(ch.isdigit() for ch in token) >= 12:
+        raise ValueError("card_token looks like a card number; send the app's token, never the number")
+    return token
 
 
 class PaymentCommand(Command):
@@ -72,6 +81,23 @@ class PayService(PaymentCommand):
     )
     amount: PositiveTiyn = Field(description="Amount to pay the provider, in tiyn, before any fee.")
     funding: Funding = Field(default=Funding.GOLD, description="Source of the money.")
+    iin: Iin | None = Field(
+        default=None,
+        description="The payer's IIN as entered, for the services that require it (taxes, fines: "
+        "services/payments/identity.toml); it must equal the registered IIN or the payment is declined "
+        "with IDENTITY_MISMATCH. Never logged or stored.",
+        json_schema_extra=SENSITIVE,
+    )
+    card_token: str | None = Field(
+        default=None,
+        pattern=r"^tok_[A-Za-z0-9_-]{4,60}$",
+        description="EXTERNAL_CARD funding only: the app's token of the other bank's card (tok_…), never "
+        "the card number (a value with 12 or more digits is refused). The card's issuer decides: "
+        "restrictions, 3-D Secure, availability (seed 003; docs/payments.md, section Card payments).",
+        json_schema_extra=SENSITIVE,
+    )
+
+    _no_card_number = field_validator("card_token", mode="after")(_refuse_card_number)
 
 
 class Purchase(PaymentCommand):
@@ -142,6 +168,23 @@ class Refund(PaymentCommand):
     amount: PositiveTiyn = Field(description="Amount to refund, in tiyn.")
     reason: str = Field(
         min_length=1, max_length=200, description="Why the refund is made (merchant's words)."
+    )
+
+
+class LookupDebt(Command):
+    """Check the debt before paying ("Checkskuld", seed 000): ask the provider what is owed on an account.
+
+    Not a payment: it moves no money and changes no balance. payments answers with ``DebtLookedUp``
+    or ``DebtLookupFailed`` on ``aqsha.payments.events``, carrying this ``request_id``. Written by the
+    app gateway for a signed-in customer, or by ``ops`` (support) with the operator's key; it has no
+    channel, so either may send it.
+    """
+
+    request_id: UUID = Field(description=_REQUEST_ID)
+    customer_id: UUID = Field(description="The customer who asks; the Kafka key.")
+    provider: str = Field(min_length=1, max_length=64, description='Provider code, e.g. "almaty-energo".')
+    provider_account: str = Field(
+        min_length=1, max_length=64, description="The personal account number at the provider."
     )
 
 
@@ -340,6 +383,56 @@ class TransferCompleted(Event):
     fee: Tiyn = Field(description="Fee charged to the sender, in tiyn.")
     total: PositiveTiyn = Field(description="amount + fee, in tiyn, debited from the sender.")
     completed_at: AwareDatetime = Field(description="When the transfer completed.")
+
+
+class DebtLookedUp(Event):
+    """The provider's answer to a ``LookupDebt``: the debt on the account and, for some services, its owner.
+
+    seed 000: "enter the personal account number, then the debt is shown, and for some services the
+    owner's name and address". The customer may then pay exactly ``debt`` with ``PayService``.
+    """
+
+    request_id: UUID = Field(description="request_id of the LookupDebt command.")
+    customer_id: UUID = Field(description=_CUSTOMER_ID)
+    provider: str = Field(min_length=1, max_length=64, description="Provider code, as asked.")
+    provider_account: str = Field(min_length=1, max_length=64, description="The account number, as asked.")
+    provider_name: str = Field(min_length=1, max_length=200, description="The provider's name as printed.")
+    category: ServiceCategory | None = Field(
+        default=None, description="The provider's kind of service, when the provider states it."
+    )
+    debt: Tiyn = Field(description="What is owed on the account, in tiyn; 0 when nothing is owed.")
+    owner_name: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Name of the account's owner, for the services that show it; personal data.",
+        json_schema_extra=SENSITIVE,
+    )
+    owner_address: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Address of the property the account is for, for the services that show it; "
+        "personal data.",
+        json_schema_extra=SENSITIVE,
+    )
+    iin_required: bool = Field(
+        default=False,
+        description="A PayService to this provider must carry the payer's IIN (and it must match).",
+    )
+    looked_up_at: AwareDatetime = Field(description="When the provider answered.")
+
+
+class DebtLookupFailed(Event):
+    """A ``LookupDebt`` found no debt: unknown provider, account or customer, provider failure, conflict."""
+
+    request_id: UUID = Field(description="request_id of the LookupDebt command.")
+    customer_id: UUID = Field(description=_CUSTOMER_ID)
+    provider: str = Field(min_length=1, max_length=64, description="Provider code, as asked.")
+    provider_account: str = Field(min_length=1, max_length=64, description="The account number, as asked.")
+    reason_code: ReasonCode = Field(
+        description="UNKNOWN_PROVIDER, UNKNOWN_PROVIDER_ACCOUNT (not found), UNKNOWN_CUSTOMER, "
+        "PROVIDER_FAILED or IDEMPOTENCY_CONFLICT."
+    )
+    message: Message = Field(description="Human-readable explanation.")
 
 
 # ------------------------------------------------------------------------------- saga requests

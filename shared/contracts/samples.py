@@ -117,6 +117,12 @@ def _build() -> list[Contract]:
         payments.ConfirmPayment(**common, payment_id=PAYMENT_ID, code="4821"),
         payments.CancelPayment(**common, payment_id=PAYMENT_ID),
         payments.Refund(**common, payment_id=PAYMENT_ID, amount=3_000_000, reason="Товар возвращён"),
+        payments.LookupDebt(
+            request_id=REQUEST_ID,
+            customer_id=CUSTOMER_ID,
+            provider="almaty-energo",
+            provider_account="1234567890",
+        ),
         # -- payments events
         payments.PaymentRejected(
             request_id=REQUEST_ID,
@@ -189,6 +195,27 @@ def _build() -> list[Contract]:
             funding=Funding.RED,
             merchant=Merchant.KASPI_MAGAZIN,
             status=PaymentStatus.PARTIALLY_REFUNDED,
+        ),
+        payments.DebtLookedUp(
+            request_id=REQUEST_ID,
+            customer_id=CUSTOMER_ID,
+            provider="almaty-energo",
+            provider_account="1234567890",
+            provider_name="АО «Алматыэнергосбыт»",
+            category=ServiceCategory.ELECTRICITY,
+            debt=2_000_000,
+            owner_name="Касымова Айгерим",
+            owner_address="г. Алматы, ул. Абая, 10, кв. 5",
+            iin_required=False,
+            looked_up_at=T0,
+        ),
+        payments.DebtLookupFailed(
+            request_id=REQUEST_ID,
+            customer_id=CUSTOMER_ID,
+            provider="almaty-energo",
+            provider_account="1234567809",
+            reason_code=ReasonCode.UNKNOWN_PROVIDER_ACCOUNT,
+            message="almaty-energo has no account 1234567809.",
         ),
         payments.TopUpCompleted(
             payment_id=PAYMENT_ID,
@@ -317,7 +344,7 @@ def _build() -> list[Contract]:
             applied_on=date(2025, 5, 2),
             outstanding_after=3_125_001,
         ),
-        billing.RepaymentApplied(
+        billing.RepaymentAppliedV1(
             repayment_id=REPAYMENT_ID,
             payment_id=PAYMENT_ID,
             customer_id=CUSTOMER_ID,
@@ -329,6 +356,21 @@ def _build() -> list[Contract]:
                 to_purchases=[billing.PurchaseRepayment(purchase_id=PLAN_ID, amount=374_999)],
                 carried=0,
                 refunded_to_gold=0,
+            ),
+        ),
+        billing.RepaymentApplied(
+            repayment_id=REPAYMENT_ID,
+            payment_id=PAYMENT_ID,
+            customer_id=CUSTOMER_ID,
+            amount=3_500_000,
+            credited_on=date(2025, 5, 3),
+            allocation=billing.RepaymentAllocationV2(
+                bill_id=BILL_ID,
+                to_bill=3_125_001,
+                to_purchases=[billing.PurchaseRepayment(purchase_id=PLAN_ID, amount=474_999)],
+                carried=0,
+                refunded_to_gold=100_000,
+                prepayment_used=200_000,
             ),
         ),
         billing.BillPaid(bill_id=BILL_ID, customer_id=CUSTOMER_ID, paid_on=date(2025, 5, 3)),

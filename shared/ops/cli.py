@@ -30,7 +30,7 @@ app = typer.Typer(
 topics_app = typer.Typer(help="Topics as code from the registry (shared/topics.py).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters on <topic>.dlq: inspect and redrive.", no_args_is_help=True)
 billing_app = typer.Typer(help="Billing operations.", no_args_is_help=True)
-payments_app = typer.Typer(help="Payments read side.", no_args_is_help=True)
+payments_app = typer.Typer(help="Payments: debt lookups and the read side.", no_args_is_help=True)
 notify_app = typer.Typer(help="Notify read side.", no_args_is_help=True)
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
@@ -368,6 +368,60 @@ def billing_run_day(
     else:
         echo(render_sent(sent))
         echo(f"billing will close business day {day.isoformat()} when it consumes the command")
+
+
+@billing_app.command("calendar")
+def billing_calendar(
+    customer: Annotated[str, typer.Argument(help="Customer id (UUID).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A customer's Kaspi Red bill calendar: each month's bill, its parts and amount, issued or to come.
+
+    Read only: computed from billing's account snapshot (services/billing/queries.py), nothing is sent.
+    """
+    from shared.ops.service_tools import bill_calendar, parse_uuid, render_calendar
+
+    cid = _usage(parse_uuid, customer)
+    found = run(bill_calendar(settings(), cid))
+    echo(dumps(found, indent=2) if as_json else render_calendar(found))
+
+
+# ----------------------------------------------------------------------------------------- payments
+@payments_app.command("lookup")
+def payments_lookup(
+    provider: Annotated[str, typer.Argument(help='Provider code, e.g. "almaty-energo".')],
+    account: Annotated[str, typer.Argument(help="The personal account number at the provider.")],
+    customer: Annotated[str, typer.Option("--customer", help="The customer who asks (UUID).")],
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for payments' reply.")] = 30.0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the debt on an account (seed 000): send LookupDebt and print payments' reply.
+
+    Signed as the principal ops (AQSHA_TRUST_SIGNING_KEY_FILE, or ops.pem of AQSHA_TRUST_KEYS_DIR).
+    Changes nothing. The owner's name and address are masked. Exit 0 when a debt was found, 1 when
+    the reply says why not (printed) or none came.
+    """
+    from shared.ops.kafka_tools import render_sent
+    from shared.ops.service_tools import (
+        lookup_command,
+        lookup_debt,
+        lookup_signer,
+        parse_uuid,
+        render_lookup,
+    )
+
+    cid = _usage(parse_uuid, customer)
+    cfg = settings()
+    _usage(lookup_command, cid, provider, account)  # a bad provider or account: usage error, nothing sent
+    signer = _usage(lookup_signer, cfg)
+    result = run(lookup_debt(cfg, cid, provider, account, signer, timeout_s=timeout))
+    if as_json:
+        echo(dumps({"sent": result["sent"], "found": result["found"], "reply": result["reply"]}, indent=2))
+    else:
+        echo(render_sent(result["sent"]))
+        echo(render_lookup(result))
+    if not result["found"]:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 # ------------------------------------------------------------------------------------- read models

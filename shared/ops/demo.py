@@ -45,6 +45,8 @@ from shared.contracts.customers import CustomerRegistered
 from shared.contracts.envelope import ContractError, Envelope, decode, encode, envelope_headers, new_envelope
 from shared.contracts.payments import (
     ConfirmPayment,
+    DebtLookedUp,
+    LookupDebt,
     PaymentPending,
     PayRedBill,
     PayService,
@@ -64,7 +66,11 @@ from shared.trust import Keyring, Origin, check_permitted, producer_for
 PRODUCER = "aqsha-demo"
 NS = UUID("6f0e7f52-7c1e-4f0a-9a55-0d3c1b2a4e10")
 OTP_RE = re.compile(r"(?<!\d)\d{6}(?!\d)")
+#: SMS that carry a one-time code: payments' own (via notify) and a card issuer's 3-D Secure code.
+CODE_SMS = frozenset({"OtpRequested", "IssuerThreeDSecure"})
 TERMINAL = {"PaymentCompleted", "PaymentFailed", "PaymentRejected", "TopUpCompleted", "TransferCompleted"}
+#: payments' replies to a LookupDebt.
+LOOKUP_REPLIES = {"DebtLookedUp", "DebtLookupFailed"}
 FEED_TOPICS = (
     "aqsha.customers.events",
     "aqsha.red.accounts",
@@ -149,6 +155,7 @@ def _money_fields(payload: dict[str, Any]) -> str:
     parts = []
     for key in (
         "amount",
+        "debt",
         "fee",
         "total",
         "bonus_amount",
@@ -160,7 +167,7 @@ def _money_fields(payload: dict[str, Any]) -> str:
         "refunded_to_gold",
     ):
         value = payload.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and (value or key == "amount"):
+        if isinstance(value, int) and not isinstance(value, bool) and (value or key in ("amount", "debt")):
             parts.append(f"{key.replace('_', ' ')} {fmt_tiyn(value)}")
     return ", ".join(parts)
 
@@ -193,9 +200,22 @@ def describe(env: Envelope[Contract], names: dict[str, str]) -> str:
     if env.type == "RepaymentApplied":
         a = p["allocation"]
         early = sum(x["amount"] for x in a["to_purchases"])
-        extra.append(f"bill {fmt_tiyn(a['to_bill'])}, purchases {fmt_tiyn(early)}")
+        story = f"bill {fmt_tiyn(a['to_bill'])}, purchases {fmt_tiyn(early)}"
+        if a.get("prepayment_used"):
+            story = f"with earlier prepayment {fmt_tiyn(a['prepayment_used'])}: " + story
+        if a.get("carried"):
+            story += f", carried {fmt_tiyn(a['carried'])}"
+        if a.get("refunded_to_gold"):
+            story += f", back to Gold {fmt_tiyn(a['refunded_to_gold'])}"
+        extra.append(story)
     if p.get("receipt"):
         extra.append(f"receipt {p['receipt']['receipt_number']}")
+    if env.type in LOOKUP_REPLIES:
+        extra.insert(0, f"{p['provider']} {p['provider_account']}")
+    if env.type == "DebtLookedUp":
+        if p.get("owner_name") or p.get("owner_address"):
+            extra.append("· owner's name and address shown (masked here)")
+        extra.append("· IIN required to pay" if p.get("iin_required") else "· no IIN needed to pay")
     money = _money_fields(p)
     return f"{env.type:<24} {who:<9} {' · '.join(x for x in (money, ' '.join(extra)) if x)}"
 
@@ -293,6 +313,11 @@ class Demo:
     keyring: Keyring = field(init=False)
     clock: OffsetFileClock = field(init=False)
     pool: asyncpg.Pool | None = None
+    billing_pool: asyncpg.Pool | None = None
+    #: What Sarah's overpaying repayment said: (earlier prepayment used, returned to Gold), tiyn.
+    sarah_story: tuple[int, int] | None = None
+    #: The next bill each customer's calendar announced, to compare with the bill then issued.
+    forecasts: dict[UUID, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.checks = Checks(say=self.say)
@@ -351,7 +376,7 @@ class Demo:
             messages = self.platform.gateways.sms_to(customer.phone)[sms_before:]
             for message in messages:
                 found = OTP_RE.search(str(message.get("text", "")))
-                if message.get("event_type") == "OtpRequested" and found:
+                if message.get("event_type") in CODE_SMS and found:
                     return found.group(0)
             await asyncio.sleep(0.1)
         raise TimeoutError(f"no SMS with a code reached {customer.first_name}")
@@ -383,6 +408,26 @@ class Demo:
             )
         return outcome
 
+    async def lookup(self, customer: Customer, provider: str, account: str) -> Envelope[Contract]:
+        """Check the debt on an account (seed 000, "Checkskuld"): send LookupDebt, return payments' reply."""
+        command = LookupDebt(
+            request_id=uuid4(), customer_id=customer.id, provider=provider, provider_account=account
+        )
+        await self.publish(command)
+        return await self.feed.wait(
+            "reply to LookupDebt",
+            lambda e: (
+                e.type in LOOKUP_REPLIES and getattr(e.payload, "request_id", None) == command.request_id
+            ),
+        )
+
+    async def gold(self, customer: Customer) -> int:
+        """The customer's Kaspi Gold balance in payments."""
+        value = await self.sql(
+            "SELECT balance FROM payments.accounts WHERE customer_id = $1 AND kind = 'GOLD'", customer.id
+        )
+        return int(value or 0)
+
     async def expect_completed(self, what: str, outcome: Envelope[Contract], **fields: object) -> Any:
         """The outcome is a completion with these field values."""
         ok = outcome.type in {"PaymentCompleted", "TopUpCompleted", "TransferCompleted"}
@@ -413,6 +458,69 @@ class Demo:
             day,
         )
 
+    async def calendar(self, customer: Customer) -> dict[str, Any]:
+        """Print the customer's bill calendar in the feed (billing's read model, as the app shows it)."""
+        from services.billing.queries import bill_calendar
+        from shared.ops.service_tools import render_calendar_month
+
+        assert self.billing_pool is not None
+        cal = await bill_calendar(self.billing_pool, customer.id)
+        if cal is None:
+            raise LookupError(f"{customer.first_name} has no Kaspi Red account")
+        at = self.clock.now().astimezone(ALMATY)
+        nxt = cal["next_bill"]
+        head = (
+            f"next bill {nxt['statement_date']:%d.%m.%Y}: {fmt_tiyn(nxt['amount'])}"
+            if nxt
+            else "no bill to come"
+        )
+        self.say(f"  {at:%d.%m %H:%M}  {'BillCalendar':<24} {customer.first_name:<9} {head}")
+        for month in cal["months"]:
+            for line in render_calendar_month(month, indent=" " * 15):
+                self.say(line)
+        return cal
+
+    async def expect_next_bill(
+        self, customer: Customer, statement_date: date, amount: int, **fields: int
+    ) -> dict[str, Any] | None:
+        """The calendar announces the next bill (002 Q15762) on ``statement_date`` for ``amount``."""
+        cal = await self.calendar(customer)
+        nxt: dict[str, Any] | None = cal["next_bill"]
+        shown = (nxt["statement_date"], nxt["amount"]) if nxt else None
+        self.checks.equal(
+            f"{customer.first_name}'s calendar: next bill {statement_date:%d.%m} of {fmt_tiyn(amount)}",
+            shown,
+            (statement_date, amount),
+        )
+        for name, expected in fields.items():
+            self.checks.equal(
+                f"{customer.first_name}'s next bill: {name}", nxt.get(name) if nxt else None, expected
+            )
+        if nxt is not None:
+            self.forecasts[customer.id] = nxt
+        return nxt
+
+    def expect_as_announced(self, customer: Customer, issued: Envelope[Contract] | None) -> None:
+        """The bill issued is the one the calendar announced: date, amount, due time and parts."""
+        forecast = self.forecasts.pop(customer.id, None)
+        if issued is None or forecast is None:
+            self.checks.expect(f"{customer.first_name}'s bill as the calendar announced it", False, "missing")
+            return
+        bill = issued.payload
+        got = (
+            getattr(bill, "statement_date", None),
+            getattr(bill, "amount", None),
+            getattr(bill, "due_at", None),
+            [(ln.purchase_id, ln.part_no, ln.amount) for ln in getattr(bill, "lines", [])],
+        )
+        announced = (
+            forecast["statement_date"],
+            forecast["amount"],
+            forecast["due_at"],
+            [(ln["purchase_id"], ln["part_no"], ln["amount"]) for ln in forecast["lines"]],
+        )
+        self.checks.equal(f"{customer.first_name}'s bill is the one the calendar announced", got, announced)
+
     # -- the story
     async def run(self) -> int:
         """The whole scenario; returns the exit code."""
@@ -420,6 +528,7 @@ class Demo:
         self.producer = AIOKafkaProducer(**self.platform.endpoints.client_kwargs("demo"), acks="all")
         await self.producer.start()
         self.pool = await asyncpg.create_pool(self.platform.dsn, min_size=1, max_size=2)
+        self.billing_pool = await create_pool(self.platform.dsn, "billing", min_size=1, max_size=1)
         self.at(START)
         await self.feed.start()
         try:
@@ -437,6 +546,7 @@ class Demo:
             await self.feed.stop()
             await self.producer.stop()
             await self.pool.close()
+            await self.billing_pool.close()
         failed = self.checks.failed
         self.say(f"\n{len(self.checks.results) - len(failed)}/{len(self.checks.results)} expectations held")
         for what, _, detail in failed:
@@ -504,7 +614,28 @@ class Demo:
                 f"{cust.first_name} tops up {amount} ₸", out, balance_after=tenge(amount)
             )
 
-        self.step("utility, mobile and tax payments (fees from each customer's tariff)")
+        self.step(
+            "utility, mobile and tax payments (fees from each customer's tariff; the debt checked "
+            "before paying, the IIN matched for taxes)"
+        )
+        self.say("    Дмитрий checks his electricity debt first (seed 000: enter the account, see the debt)")
+        gold_before = await self.gold(DMITRY)
+        mistyped = await self.lookup(DMITRY, "almaty-energo", "4400123465")
+        c.equal(
+            "a mistyped account number is not found",
+            (mistyped.type, getattr(mistyped.payload, "reason_code", None)),
+            ("DebtLookupFailed", "UNKNOWN_PROVIDER_ACCOUNT"),
+        )
+        looked = await self.lookup(DMITRY, "almaty-energo", "4400123456")
+        debt = looked.payload.debt if isinstance(looked.payload, DebtLookedUp) else None
+        c.equal("Дмитрий's electricity debt is shown: 8 450 ₸", debt, tenge(8_450))
+        c.expect(
+            "with the owner's name and address (this provider shows them; masked in the feed)",
+            isinstance(looked.payload, DebtLookedUp)
+            and looked.payload.owner_name is not None
+            and looked.payload.owner_address is not None,
+        )
+        c.equal("the lookups moved no money", await self.gold(DMITRY), gold_before)
         out = await self.pay(
             DMITRY,
             PayService(
@@ -513,11 +644,15 @@ class Demo:
                 category=ServiceCategory.ELECTRICITY,
                 provider="almaty-energo",
                 provider_account="4400123456",
-                amount=tenge(8_450),
+                amount=debt or tenge(8_450),
             ),
         )
         await self.expect_completed(
-            "Дмитрий pays electricity 8 450 ₸ (> 5 000 ₸: code by SMS)", out, fee=0, total=tenge(8_450)
+            "Дмитрий pays exactly the debt shown, 8 450 ₸ (> 5 000 ₸: code by SMS)",
+            out,
+            amount=debt,
+            fee=0,
+            total=tenge(8_450),
         )
         out = await self.pay(
             AIGERIM,
@@ -538,11 +673,33 @@ class Demo:
                 customer_id=SARAH.id,
                 category=ServiceCategory.TAX,
                 provider="kgd-almaty",
-                provider_account="920303450345",
+                provider_account="KBK-104402",
                 amount=tenge(4_500),
+                iin=SARAH.iin,
             ),
         )
-        await self.expect_completed("Sarah pays tax 4 500 ₸ (Homebank tier fee 25 ₸)", out, fee=tenge(25))
+        await self.expect_completed(
+            "Sarah pays tax 4 500 ₸ with her IIN, which matches (Homebank tier fee 25 ₸)", out, fee=tenge(25)
+        )
+        gold_before = await self.gold(SARAH)
+        out = await self.pay(
+            SARAH,
+            PayService(
+                request_id=uuid4(),
+                customer_id=SARAH.id,
+                category=ServiceCategory.TAX,
+                provider="kgd-almaty",
+                provider_account="KBK-104402",
+                amount=tenge(4_500),
+                iin=SARAH.iin[:-2] + SARAH.iin[-1] + SARAH.iin[-2],  # two digits swapped
+            ),
+        )
+        c.equal(
+            "a tax payment with a mistyped IIN is declined: IDENTITY_MISMATCH",
+            (out.type, getattr(out.payload, "reason_code", None)),
+            ("PaymentRejected", "IDENTITY_MISMATCH"),
+        )
+        c.equal("nothing was debited for it", await self.gold(SARAH), gold_before)
         out = await self.pay(
             AIGERIM,
             Transfer(
@@ -600,6 +757,8 @@ class Demo:
             balance_after=0,
         )
 
+        await self.card_payments()
+
         self.step("Kaspi Red purchases in Kaspi Magazin, split into 4 monthly parts")
         plans: dict[str, int] = {}
         for cust, amount in ((AIGERIM, 40_000), (DMITRY, 60_000), (SARAH, 24_000)):
@@ -631,6 +790,123 @@ class Demo:
 
         await self.month_of_business_days(transfer_total=int(getattr(transfer, "total", 0)))
 
+    async def card_payments(self) -> None:
+        """seed 003: payments with other banks' cards, decided by the card's issuer (simulated)."""
+        c = self.checks
+        self.step("payments with other banks' cards: the issuer's restriction, 3-D Secure, an outage")
+
+        def flight(token: str) -> PayService:
+            return PayService(
+                request_id=uuid4(),
+                customer_id=SARAH.id,
+                category=ServiceCategory.FLIGHT,
+                provider="air-astana",
+                provider_account="PNR-7Q2X",
+                amount=tenge(60_000),
+                funding=Funding.EXTERNAL_CARD,
+                card_token=token,
+            )
+
+        gold = await self.gold(SARAH)
+        out = await self.pay(SARAH, flight("tok_qazkom_visa_plain"))
+        c.equal(
+            "Sarah's 60 100 ₸ flight (≈ 111 USD) on a card without 3-D Secure: declined, ISSUER_RESTRICTION",
+            (out.type, getattr(out.payload, "reason_code", None)),
+            ("PaymentFailed", "ISSUER_RESTRICTION"),
+        )
+        await self.nothing_debited("for the declined card payment", out, SARAH, gold)
+        await self.told(SARAH, out, "3-D Secure")
+        self.say("    her other card has 3-D Secure: her bank sends its own code by SMS, which she enters")
+        out = await self.pay(SARAH, flight("tok_qazkom_visa_3ds"))
+        paid = await self.expect_completed(
+            "the same flight on her card with 3-D Secure, confirmed with the issuer's code",
+            out,
+            funding=Funding.EXTERNAL_CARD,
+            fee=tenge(100),
+            total=tenge(60_100),
+        )
+        charges = await self.sql(
+            "SELECT count(*) FROM payments.ledger_entries "
+            "WHERE payment_id = $1 AND posting_kind = 'HOLD' AND account = 'EXTERNAL_CARDS'",
+            getattr(paid, "payment_id", None),
+        )
+        c.equal("the card was charged once, not her Kaspi Gold", (charges, await self.gold(SARAH)), (1, gold))
+
+        gold = await self.gold(NURLAN)
+        out = await self.pay(
+            NURLAN,
+            PayService(
+                request_id=uuid4(),
+                customer_id=NURLAN.id,
+                category=ServiceCategory.MOBILE,
+                provider="kcell",
+                provider_account="7071234560",
+                amount=tenge(1_500),
+                funding=Funding.EXTERNAL_CARD,
+                card_token="tok_down_visa",
+            ),
+        )
+        c.equal(
+            "Нурлан's card payment while its bank is down: declined, ISSUER_UNAVAILABLE",
+            (out.type, getattr(out.payload, "reason_code", None)),
+            ("PaymentFailed", "ISSUER_UNAVAILABLE"),
+        )
+        await self.nothing_debited("while the issuer was unavailable", out, NURLAN, gold)
+        await self.told(NURLAN, out, "недоступен")
+
+        self.say("    Дмитрий pays by card; the issuer charges it but its answer is lost (a timeout)")
+        out = await self.pay(
+            DMITRY,
+            PayService(
+                request_id=uuid4(),
+                customer_id=DMITRY.id,
+                category=ServiceCategory.INTERNET,
+                provider="kazakhtelecom",
+                provider_account="7272500123",
+                amount=tenge(3_000),
+                funding=Funding.EXTERNAL_CARD,
+                card_token="tok_slow_mc",
+            ),
+        )
+        paid = await self.expect_completed(
+            "the outcome was unknown; the janitor asked the issuer again and the payment completed",
+            out,
+            funding=Funding.EXTERNAL_CARD,
+            total=tenge(3_000),
+        )
+        pid = getattr(paid, "payment_id", None)
+        asked = await self.sql("SELECT attempts FROM payments.card_payments WHERE payment_id = $1", pid)
+        charges = await self.sql(
+            "SELECT count(*) FROM payments.ledger_entries "
+            "WHERE payment_id = $1 AND posting_kind = 'HOLD' AND account = 'EXTERNAL_CARDS'",
+            pid,
+        )
+        c.equal("asked twice with the same payment id, charged once", (asked, charges), (2, 1))
+
+    async def nothing_debited(self, what: str, out: Envelope[Contract], who: Customer, gold: int) -> None:
+        """No ledger entry for the payment, and the customer's Gold unchanged."""
+        entries = await self.sql(
+            "SELECT count(*) FROM payments.ledger_entries WHERE payment_id = $1",
+            getattr(out.payload, "payment_id", None),
+        )
+        self.checks.equal(f"nothing debited {what}", (entries, await self.gold(who)), (0, gold))
+
+    async def told(self, customer: Customer, out: Envelope[Contract], words: str) -> None:
+        """The customer's inbox explains the failure in their language."""
+        query = (
+            "SELECT body FROM notify.deliveries WHERE source_event_id = $1 AND channel = 'inbox' "
+            "AND status = 'SENT' AND locale = $2"
+        )
+        try:
+            await self.until_sql("the inbox message", query, out.event_id, customer.locale.value)
+        except TimeoutError as exc:
+            self.checks.expect(f"{customer.first_name} is told why", False, str(exc))
+            return
+        body = str(await self.sql(query, out.event_id, customer.locale.value))
+        self.checks.expect(
+            f"{customer.first_name} is told why, in {customer.locale.value}: …{words}…", words in body, body
+        )
+
     async def month_of_business_days(self, *, transfer_total: int) -> None:
         """Business days 21.10–26.11.2025 with the repayments in between."""
         c = self.checks
@@ -639,31 +915,64 @@ class Demo:
         due_first = datetime(2025, 11, 24, 20, 0, tzinfo=ALMATY)  # 22.11 is a Saturday → Monday 24.11
         while day <= LAST_DAY:
             await self.run_day(day)
+            if day == date(2025, 10, 21):
+                self.step(
+                    "the bill calendar before the first bills: the next bill is known in advance (Q15762)"
+                )
+                for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000), (SARAH, 6_000)):
+                    await self.expect_next_bill(cust, date(2025, 10, 22), tenge(amount))
             if day == date(2025, 10, 22):
                 self.step("bills issued on the 22nd, due 22.11 → moved off the weekend to Mon 24.11 20:00")
                 for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000), (SARAH, 6_000)):
-                    await self.event(
+                    issued = await self.event(
                         f"{cust.first_name}'s first bill: {amount} ₸ due 24.11 20:00",
                         "BillIssued",
                         customer_id=cust.id,
                         amount=tenge(amount),
                         due_at=due_first,
                     )
+                    self.expect_as_announced(cust, issued)
+            if day == date(2025, 10, 27):
+                self.at(datetime(2025, 10, 27, 12, 0, tzinfo=ALMATY))
+                self.step("Sarah pays 7 000 ₸ on her 6 000 ₸ bill: 1 000 ₸ counts toward the next bill (001)")
+                out = await self.pay(
+                    SARAH,
+                    PayRedBill(
+                        request_id=uuid4(), customer_id=SARAH.id, amount=tenge(7_000), funding=Funding.GOLD
+                    ),
+                )
+                paid = await self.expect_completed("Sarah's repayment", out, amount=tenge(7_000))
+                await self.event("Sarah's bill is paid", "BillPaid", customer_id=SARAH.id)
+                carried = await self.event(
+                    "6 000 ₸ to the bill, 1 000 ₸ carried",
+                    "RepaymentApplied",
+                    payment_id=getattr(paid, "payment_id", None),
+                )
+                if carried is not None and isinstance(carried.payload, RepaymentApplied):
+                    a = carried.payload.allocation
+                    c.equal(
+                        "Sarah's allocation: bill, carried",
+                        (a.to_bill, a.carried),
+                        (tenge(6_000), tenge(1_000)),
+                    )
+                await self.expect_next_bill(SARAH, date(2025, 11, 22), tenge(5_000), prepayment=tenge(1_000))
             if day == date(2025, 11, 10):
                 self.at(datetime(2025, 11, 10, 18, 30, tzinfo=ALMATY))
-                self.step("Sarah pays 30 000 ₸ cash at a terminal: more than everything she owes")
+                self.step(
+                    "Sarah pays 20 000 ₸ cash at a terminal: with her 1 000 ₸ prepayment, more than the "
+                    "18 000 ₸ she owes"
+                )
                 out = await self.pay(
                     SARAH,
                     PayRedBill(
                         request_id=uuid4(),
                         customer_id=SARAH.id,
                         channel=Channel.TERMINAL,
-                        amount=tenge(30_000),
+                        amount=tenge(20_000),
                         funding=Funding.CASH,
                     ),
                 )
-                await self.expect_completed("Sarah's cash repayment", out, amount=tenge(30_000))
-                await self.event("Sarah's bill is paid", "BillPaid", customer_id=SARAH.id)
+                cash = await self.expect_completed("Sarah's cash repayment", out, amount=tenge(20_000))
                 await self.event(
                     "the purchase is repaid in full: her limit is back (+24 000 ₸)",
                     "LimitRestored",
@@ -671,12 +980,30 @@ class Demo:
                     amount=tenge(24_000),
                     available_after=RED_LIMIT,
                 )
-                await self.event(
-                    "the excess 6 000 ₸ goes back to her Kaspi Gold",
+                gold = await self.event(
+                    "the excess 3 000 ₸ goes back to her Kaspi Gold",
                     "OverpaymentRefunded",
                     customer_id=SARAH.id,
-                    amount=tenge(6_000),
+                    amount=tenge(3_000),
                 )
+                story = await self.event(
+                    "RepaymentApplied v2 tells the whole story",
+                    "RepaymentApplied",
+                    payment_id=getattr(cash, "payment_id", None),
+                )
+                if story is not None and isinstance(story.payload, RepaymentApplied):
+                    a = story.payload.allocation
+                    c.equal(
+                        "20 000 ₸ + 1 000 ₸ prepaid = 18 000 ₸ repaid early + 3 000 ₸ back to Gold",
+                        (a.prepayment_used, sum(x.amount for x in a.to_purchases), a.refunded_to_gold),
+                        (tenge(1_000), tenge(18_000), tenge(3_000)),
+                    )
+                    c.equal(
+                        "the allocation's return to Gold is the Gold credit",
+                        a.refunded_to_gold,
+                        getattr(gold.payload, "amount", None) if gold is not None else None,
+                    )
+                    self.sarah_story = (a.prepayment_used, a.refunded_to_gold)
             if day == date(2025, 11, 20):
                 self.at(datetime(2025, 11, 20, 12, 0, tzinfo=ALMATY))
                 self.step("Айгерим pays her 10 000 ₸ bill on time from Kaspi Gold")
@@ -688,16 +1015,23 @@ class Demo:
                 )
                 await self.expect_completed("Айгерим's repayment", out, amount=tenge(10_000))
                 await self.event("Айгерим's bill is paid on time", "BillPaid", customer_id=AIGERIM.id)
+            if day == date(2025, 11, 21):
+                self.step("the calendar before the second bills (Sarah repaid everything: nothing to come)")
+                for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000)):
+                    await self.expect_next_bill(cust, date(2025, 11, 22), tenge(amount))
+                sarah = await self.calendar(SARAH)
+                c.equal("Sarah's calendar: no bill to come", sarah["next_bill"], None)
             if day == date(2025, 11, 22):
                 self.step("second bills on the 22nd (Sarah owes nothing, so she gets none)")
                 for cust, amount in ((AIGERIM, 10_000), (DMITRY, 15_000)):
-                    await self.event(
+                    issued = await self.event(
                         f"{cust.first_name}'s second bill: {amount} ₸",
                         "BillIssued",
                         customer_id=cust.id,
                         amount=tenge(amount),
                         statement_date=day,
                     )
+                    self.expect_as_announced(cust, issued)
             if day == date(2025, 11, 25):
                 await self.event(
                     "Дмитрий did not pay by 24.11 20:00: overdue recorded on day 1, no penalty",
@@ -712,6 +1046,10 @@ class Demo:
                     customer_id=DMITRY.id,
                     amount=tenge(2_000),
                 )
+                self.say(
+                    "    why is the next bill larger than he calculated? (Q12370) His calendar shows it:"
+                )
+                await self.expect_next_bill(DMITRY, date(2025, 12, 22), tenge(17_000), penalty=tenge(2_000))
                 self.at(datetime(2025, 11, 26, 14, 0, tzinfo=ALMATY))
                 self.step("Дмитрий pays late: the bill and the penalty, 17 000 ₸")
                 out = await self.pay(
@@ -734,13 +1072,14 @@ class Demo:
                     c.equal(
                         "all 17 000 ₸ went to the overdue bill and its penalty", to_bill[-1:], [tenge(17_000)]
                     )
+                await self.expect_next_bill(DMITRY, date(2025, 12, 22), tenge(15_000), penalty=0)
             day += timedelta(days=1)
         c.equal("one penalty in the whole month", len(self.feed.of("PenaltyApplied")), 1)
 
         expected_gold = {
             AIGERIM: tenge(150_000 - 2_035 - 4_800 - 10_000) - transfer_total,
             DMITRY: tenge(100_000 - 8_450 - 17_000),
-            SARAH: tenge(200_000 - 4_525 - 3_000 - 1_700 + 6_000),
+            SARAH: tenge(200_000 - 4_525 - 3_000 - 1_700 - 7_000 + 3_000),
             NURLAN: tenge(5_000 + 3_000),
         }
         await self.platform.quiesce(60)
@@ -797,6 +1136,8 @@ class Demo:
                         all(m.locale == cust.locale.value for m in messages),
                         str({m.locale for m in messages}),
                     )
+                if cust is SARAH:
+                    self.expect_whole_story(messages)
             sent = await self.sql("SELECT count(*) FROM notify.deliveries WHERE status = 'SENT'")
             self.say(
                 f"\nnotifications delivered: {sent} (push {len(self.platform.gateways.push)}, "
@@ -806,6 +1147,36 @@ class Demo:
         finally:
             await billing_pool.close()
             await notify_pool.close()
+
+    def expect_whole_story(self, messages: list[Any]) -> None:
+        """Sarah's inbox tells the whole story of her overpayment (RepaymentApplied v2): the payment's
+        message names her earlier prepayment and the part returned to Gold, and the return's own
+        message has the same amount (docs/billing.md §5)."""
+        from services.notify.rendering.filters import money
+        from services.notify.rendering.vocabulary import ALLOCATION_KINDS, label
+
+        if self.sarah_story is None:
+            self.checks.expect("Sarah's inbox tells the whole story", False, "no RepaymentApplied v2 seen")
+            return
+        prepaid, returned = self.sarah_story
+        locale = SARAH.locale.value
+        back = f"{label(ALLOCATION_KINDS, 'OVERPAYMENT', locale)} — {money(returned)}"
+        told = [m for m in messages if m.event_type == "RepaymentApplied" and back in m.body]
+        for m in told:
+            self.say(f"  the whole story, as Sarah reads it:\n    {m.title}")
+            self.say("\n".join(f"    {line}" for line in m.body.splitlines() if line.strip()))
+        self.checks.expect(
+            f"Sarah's repayment message shows the {fmt_tiyn(prepaid)} prepayment and {fmt_tiyn(returned)} "
+            "back to Gold",
+            len(told) == 1 and money(prepaid) in told[0].body,
+            f"{len(told)} message(s) with {back!r}",
+        )
+        refunds = [m for m in messages if m.event_type == "OverpaymentRefunded"]
+        self.checks.equal(
+            "the refund's own message returns the same amount",
+            [money(returned) in m.body for m in refunds],
+            [True],
+        )
 
     async def reconcile(self) -> None:
         """The cross-service reconciliation must be clean after the demo."""

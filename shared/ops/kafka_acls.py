@@ -8,10 +8,12 @@ follows from the registry alone:
 * an **external system** (onboarding, app gateway, cash network, Red origination) writes exactly the
   topics that list it as a producer;
 * the **operators** (principal ``ops``, user ``aqsha-operators``: the ``aqsha`` CLI and the scheduler)
-  write the topics they produce (billing commands), read every ``.dlq`` topic and write every
-  consumed topic (``aqsha dlq redrive`` sends a dead letter back where it came from), read the
-  redrive group and describe the services' groups (``aqsha lag``); they never read a service's
-  group, so they cannot move its offsets;
+  write the topics they produce (billing commands, payments commands: the registry lets them write
+  only ``RunBusinessDay`` and ``LookupDebt``), read every ``.dlq`` topic and write every consumed
+  topic (``aqsha dlq redrive`` sends a dead letter back where it came from), read the replies to
+  their commands (``aqsha payments lookup`` waits on ``aqsha.payments.events``), read the redrive
+  group and describe the services' groups (``aqsha lag``); they never read a service's group, so
+  they cannot move its offsets;
 * **KEDA** (``aqsha-keda``) describes the services' groups and the topics they consume: enough to
   compute lag, nothing to read or write.
 
@@ -30,7 +32,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from shared.topics import EXTERNAL_PRINCIPALS, PRINCIPALS, SERVICE_PRINCIPALS, TOPICS, dlq_name
+from shared.topics import (
+    EXTERNAL_PRINCIPALS,
+    PAYMENTS_EVENTS,
+    PRINCIPALS,
+    SERVICE_PRINCIPALS,
+    TOPICS,
+    dlq_name,
+)
 
 #: The operators' principal in the registry, and their Kafka user.
 OPS_PRINCIPAL: Final = "ops"
@@ -39,6 +48,8 @@ OPERATORS_USER: Final = "aqsha-operators"
 KEDA_USER: Final = "aqsha-keda"
 #: Consumer group of ``aqsha dlq`` (``shared.ops.kafka_tools.REDRIVE_GROUP``; a unit test checks).
 REDRIVE_GROUP: Final = "aqsha-ops-redrive"
+#: Topics the operators read replies on, without a group: ``aqsha payments lookup`` (DebtLookedUp).
+OPS_REPLY_TOPICS: Final = (PAYMENTS_EVENTS.name,)
 
 WRITE: Final = ("Describe", "Write")
 READ: Final = ("Describe", "Read")
@@ -99,11 +110,12 @@ def service_acls(service: str) -> list[Acl]:
 
 
 def operator_acls() -> list[Acl]:
-    """The operators: billing commands, dead-letter reads and redrives, lag of every group."""
+    """The operators: their commands and replies, dead-letter reads and redrives, lag of every group."""
     rules = _produced(OPS_PRINCIPAL)
     rules += [Acl("topic", dlq_name(spec.name), READ) for spec in TOPICS]
     # redrive: back to the original topic (only topics with consumers ever have dead letters)
     rules += [Acl("topic", spec.name, WRITE) for spec in TOPICS if spec.consumers]
+    rules += [Acl("topic", name, READ) for name in OPS_REPLY_TOPICS]
     rules.append(Acl("group", REDRIVE_GROUP, GROUP_READ))
     rules += [Acl("group", consumer_group(s), DESCRIBE) for s in SERVICE_PRINCIPALS if _consumes(s)]
     return _merge(rules)

@@ -464,6 +464,44 @@ def render_sent(sent: Sent) -> str:
     )
 
 
+async def request_reply(
+    settings: KafkaSettings,
+    message: Outgoing,
+    reply_topic: str,
+    is_reply: Callable[[Envelope[Any]], bool],
+    *,
+    timeout_s: float = TIMEOUT_S,
+) -> tuple[Sent, Envelope[Any]]:
+    """Produce a signed command and wait for the first envelope on ``reply_topic`` that ``is_reply``.
+
+    ``reply_topic`` is a registry name. Its partitions are assigned at their end offsets *before* the
+    command is sent, so a reply cannot be missed, however fast it comes; nothing joins a group. ``OpsError``
+    when no reply arrives within ``timeout_s`` (the command was sent: its handler may still be down).
+    """
+    name = resolve(base_topic(reply_topic, settings.topic_suffix).name, settings.topic_suffix)
+    consumer = await _consumer(settings, "reply")
+    try:
+        tps = await _partitions(consumer, name)
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        for tp in tps:  # resolve the end offsets now, before the command can be answered
+            await consumer.position(tp)
+        [sent] = await produce(settings, [message])
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while (left := deadline - asyncio.get_running_loop().time()) > 0:
+            batch = await consumer.getmany(timeout_ms=int(min(left, 0.5) * 1000), max_records=1000)
+            for records in batch.values():
+                for record in records:
+                    item = to_item(record)
+                    if item.envelope is not None and is_reply(item.envelope):
+                        return sent, item.envelope
+        raise OpsError(
+            f"sent {sent.type} (event_id={sent.event_id}), but no reply on {name} within {timeout_s:.0f}s"
+        )
+    finally:
+        await consumer.stop()
+
+
 # --------------------------------------------------------------------------------------------- tail
 @dataclass(frozen=True, slots=True)
 class Item:

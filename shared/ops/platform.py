@@ -256,10 +256,12 @@ class Gateways:
         return int(self._smtp.port)
 
     def env(self) -> dict[str, str]:
-        """notify's settings pointing at these gateways."""
+        """notify's (and the card-issuer simulator's) settings pointing at these gateways."""
         return {
             "AQSHA_PUSH_WEBHOOK_URL": f"{self.base_url}/push",
             "AQSHA_SMS_WEBHOOK_URL": f"{self.base_url}/sms",
+            # payments' card-issuer simulator sends its 3-D Secure codes to the same phones (seed 003).
+            "AQSHA_ISSUER_SMS_WEBHOOK_URL": f"{self.base_url}/sms",
             "AQSHA_SMTP_HOST": LOOPBACK,
             "AQSHA_SMTP_PORT": str(self.smtp_port),
         }

@@ -1,7 +1,8 @@
-"""Database side of the operator CLI: billing's business day, payment history, inbox, receipts.
+"""Service side of the operator CLI: billing's business day, debt lookups, payment history, inbox, receipts.
 
-Each command opens a small pool on the owning service's schema (``shared.db.create_pool``) and uses
-that service's own read queries (``services/*/queries.py``) or use case.
+Each database command opens a small pool on the owning service's schema (``shared.db.create_pool``)
+and uses that service's own read queries (``services/*/queries.py``) or use case. A debt lookup goes
+through Kafka like the app's: ``LookupDebt`` signed as ``ops``, answered by payments.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Final
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 
@@ -22,14 +23,27 @@ from shared.contracts.envelope import new_envelope
 from shared.db import create_pool
 from shared.money import fmt_tiyn
 from shared.ops.common import EXIT_USAGE, OpsError, table
-from shared.ops.kafka_tools import Outgoing, Sent, operator_signer, produce
+from shared.ops.kafka_tools import (
+    Outgoing,
+    Sent,
+    masked_display,
+    masked_envelope,
+    operator_signer,
+    prepare,
+    produce,
+    request_reply,
+)
 from shared.ops.render import short
 from shared.settings import Settings
-from shared.topics import BILLING_COMMANDS, resolve
+from shared.topics import BILLING_COMMANDS, PAYMENTS_EVENTS, resolve
 from shared.trust import Signer
 
 #: The principal that may write RunBusinessDay (``shared.topics.BILLING_COMMANDS``).
 BUSINESS_DAY_PRINCIPAL: Final = "ops"
+#: The principal ``aqsha payments lookup`` signs ``LookupDebt`` as (support; it moves no money).
+LOOKUP_PRINCIPAL: Final = "ops"
+#: The replies payments gives a ``LookupDebt``.
+LOOKUP_REPLIES: Final = frozenset({"DebtLookedUp", "DebtLookupFailed"})
 
 
 def parse_uuid(text: str, what: str = "customer id") -> UUID:
@@ -121,7 +135,133 @@ def render_day_report(report: dict[str, Any]) -> str:
     )
 
 
+async def bill_calendar(settings: Settings, customer_id: UUID) -> dict[str, Any]:
+    """The customer's Kaspi Red bill calendar (``services.billing.queries.bill_calendar``); reads only.
+
+    ``OpsError`` when the customer has no Red account.
+    """
+    from services.billing.queries import bill_calendar as query
+
+    async with service_pool(settings, "billing") as pool:
+        found = await query(pool, customer_id)
+    if found is None:
+        raise OpsError(f"customer {customer_id} has no Kaspi Red account")
+    return found
+
+
+def _dmy(value: date) -> str:
+    return f"{value:%d.%m.%Y}"
+
+
+def render_calendar_month(month: dict[str, Any], *, indent: str = "  ") -> list[str]:
+    """One month of the bill calendar: the bill's head line, then its parts, penalty and prepayment."""
+    from shared.clock import ALMATY
+
+    due = month["due_at"].astimezone(ALMATY)
+    head = (
+        f"{indent}{_dmy(month['statement_date'])}  {month['status']:<8}  {fmt_tiyn(month['amount'])}, "
+        f"due {due:%d.%m.%Y %H:%M}"
+    )
+    if month["status"] in ("OPEN", "OVERDUE") and month["owed"] != month["amount"]:
+        head += f", still owed {fmt_tiyn(month['owed'])}"
+    if month["penalty_charged"]:
+        head += f" (late: one-time penalty {fmt_tiyn(month['penalty_charged'])} charged)"
+    lines = [head]
+    for ln in month["lines"]:
+        what = f"part {ln['part_no']}/4"
+        if ln["price"] is not None and ln["purchased_on"] is not None:
+            what += f" of the {fmt_tiyn(ln['price'])} purchase of {_dmy(ln['purchased_on'])}"
+        lines.append(f"{indent}    {what} ({str(ln['purchase_id'])[:8]}): {fmt_tiyn(ln['amount'])}")
+    if month["penalty"]:
+        lines.append(f"{indent}    unpaid penalty brought forward: {fmt_tiyn(month['penalty'])}")
+    if month["prepayment"]:
+        lines.append(f"{indent}    prepayment from earlier payments: −{fmt_tiyn(month['prepayment'])}")
+    return lines
+
+
+def render_calendar(calendar: dict[str, Any]) -> str:
+    """The bill calendar for humans: the next bill first, then every month, oldest first."""
+    head = (
+        f"customer {calendar['customer_id']}: Kaspi Red bill calendar, business days closed through "
+        f"{_dmy(calendar['as_of'])}, billing day {calendar['billing_day']}"
+    )
+    out = [head + (" (Red closed)" if calendar["closed"] else "")]
+    nxt = calendar["next_bill"]
+    if nxt is None:
+        out.append("no bill to come: nothing is left to bill")
+    else:
+        out.append(f"next bill {_dmy(nxt['statement_date'])}: {fmt_tiyn(nxt['amount'])}")
+    for month in calendar["months"]:
+        out.extend(render_calendar_month(month))
+    return "\n".join(out)
+
+
 # ----------------------------------------------------------------------------------------- payments
+def lookup_signer(settings: Settings) -> Signer:
+    """The ``ops`` signer of LookupDebt from ``settings.trust``; ``OpsError`` (2) if there is none."""
+    return operator_signer(settings.trust, principal=LOOKUP_PRINCIPAL, key_option=False)
+
+
+def lookup_command(customer_id: UUID, provider: str, account: str, suffix: str = "") -> Outgoing:
+    """A ``LookupDebt`` (producer ``ops``, a fresh request_id) for aqsha.payments.commands; ``OpsError`` (2)
+    when the provider or account is not valid for the contract."""
+    payload = {
+        "request_id": str(uuid4()),
+        "customer_id": str(customer_id),
+        "provider": provider,
+        "provider_account": account,
+    }
+    return prepare({"type": "LookupDebt", "payload": payload}, producer=LOOKUP_PRINCIPAL, suffix=suffix)
+
+
+async def lookup_debt(
+    settings: Settings,
+    customer_id: UUID,
+    provider: str,
+    account: str,
+    signer: Signer | None = None,
+    *,
+    timeout_s: float = 30.0,
+) -> dict[str, Any]:
+    """Send ``LookupDebt`` signed as ``ops``, wait for payments' reply; return it masked and where it went.
+
+    The reply's personal fields (owner's name and address) are masked, as in ``aqsha tail``.
+    """
+    signer = signer or lookup_signer(settings)
+    command = lookup_command(customer_id, provider, account, settings.kafka.topic_suffix).signed_by(signer)
+    request_id = command.envelope.payload.request_id
+    sent, reply = await request_reply(
+        settings.kafka,
+        command,
+        PAYMENTS_EVENTS.name,
+        lambda env: env.type in LOOKUP_REPLIES and getattr(env.payload, "request_id", None) == request_id,
+        timeout_s=timeout_s,
+    )
+    return {
+        "sent": sent,
+        "found": reply.type == "DebtLookedUp",
+        "reply": masked_envelope(reply),
+        "display": masked_display(reply.payload),
+    }
+
+
+def render_lookup(result: dict[str, Any]) -> str:
+    """A lookup's reply for humans: the debt, or why there is none; personal data masked."""
+    p = result["display"]
+    where = f"{p['provider']} account {p['provider_account']}"
+    if not result["found"]:
+        return f"not found: {where}: {p['reason_code']} ({p['message']})"
+    lines = [f"{p['provider_name']} ({where})", f"  debt: {p['debt']}"]
+    if p.get("category"):
+        lines.append(f"  service: {p['category']}")
+    if p.get("owner_name") is not None or p.get("owner_address") is not None:
+        lines.append(
+            f"  owner: {p.get('owner_name') or '-'}, address: {p.get('owner_address') or '-'} (masked)"
+        )
+    lines.append(f"  payer's IIN required to pay: {'yes' if p.get('iin_required') else 'no'}")
+    return "\n".join(lines)
+
+
 async def payment_history(settings: Settings, customer_id: UUID) -> list[dict[str, Any]]:
     """The customer's payments with their status history (``services.payments.queries``)."""
     from services.payments.queries import payment_history as query

@@ -63,6 +63,11 @@ class BenchCustomer:
         """Deterministic from the number."""
         return uuid5(NS, f"bench-customer-{self.n}")
 
+    @property
+    def iin(self) -> str:
+        """Deterministic from the number: twelve digits."""
+        return f"9{self.n:011d}"
+
 
 @dataclass
 class Flight:
@@ -181,7 +186,7 @@ class Driver:
         for c in people:
             await self.publish(
                 CustomerRegistered(
-                    customer_id=c.id, phone=c.phone, iin=f"9{c.n:011d}", full_name=f"Bench Customer {c.n}"
+                    customer_id=c.id, phone=c.phone, iin=c.iin, full_name=f"Bench Customer {c.n}"
                 )
             )
             if c.red:
@@ -232,6 +237,7 @@ class Driver:
                 provider=provider,
                 provider_account=f"{c.n:010d}",
                 amount=amount * 100,
+                iin=c.iin,  # the payer's IIN, as a tax payment needs it (services/payments/identity.toml)
             )
             return cmd, "service", otp
         if roll < 0.90:

@@ -269,6 +269,7 @@ class _Generator:
                 provider=provider,
                 provider_account=str(self.rng.randint(10**9, 10**10 - 1)),
                 amount=self._amount(otp_ok, 500, 12_000),
+                iin=c.iin,  # the payer's IIN, as a tax payment needs it (services/payments/identity.toml)
             )
             return self._flags(Planned(cmd, c))
         if r < 0.50:

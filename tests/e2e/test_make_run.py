@@ -84,6 +84,8 @@ async def test_make_run_once_completes_the_demo_and_stops_everything(infra: Infr
             "BonusAccrued",
             "RedPurchaseApproved",
             "OtpRequested",
+            "ISSUER_RESTRICTION",  # seed 003: card payments decided by the card's issuer
+            "ISSUER_UNAVAILABLE",
             "aqsha reconcile: CLEAN",
             "aqsha: stopped cleanly",
         ):

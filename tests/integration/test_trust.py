@@ -430,7 +430,9 @@ async def outcome(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asy
         await h.legit(_registered(h.victim, "+77010000001"))
         await h.legit(_registered(h.attacker, "+77010000002"))
         await h.legit(_top_up(h.victim, 5_000_000))
-        await _until(lambda: _balance_is(h.dsn, h.victim, 5_000_000))  # the baseline went through
+        await _until(
+            lambda: _balance_is(h.dsn, h.victim, 5_000_000), timeout_s=120
+        )  # the baseline went through
         await platform.quiesce(90)
         before = await _snapshot(h.dsn)
         await _attack(h)
@@ -525,7 +527,7 @@ async def test_valid_traffic_on_the_same_keys_still_goes_through(outcome: Outcom
     await h.legit(_top_up(h.victim, 1_000_000))
     await h.legit(_transfer(h.victim, h.attacker, 499_900))
     await h.legit(RedAccountOpened(customer_id=h.attacker, limit=10_000_000, opened_on=date(2025, 10, 22)))
-    await _until(lambda: _balance_is(h.dsn, h.attacker, 499_900))
+    await _until(lambda: _balance_is(h.dsn, h.attacker, 499_900), timeout_s=120)
     await h.platform.quiesce(90)
     # The victim paid the transfer and its fee (under 1,000 ₸), and nothing else.
     assert 6_000_000 - 499_900 - 100_000 <= await _balance(h.dsn, h.victim) <= 6_000_000 - 499_900

@@ -677,3 +677,59 @@ def test_every_command_is_wired() -> None:
     for group, subs in (("topics", ("apply", "list")), ("dlq", ("list", "show", "redrive"))):
         sub = CliRunner().invoke(app, [group, "--help"]).stdout
         assert all(s in sub for s in subs)
+
+
+# ------------------------------------------------------------------------------ payments lookup
+def test_lookup_is_signed_as_ops_keyed_by_the_customer_and_rendered_masked() -> None:
+    from shared.contracts.payments import DebtLookedUp, DebtLookupFailed, LookupDebt
+    from shared.ops.kafka_tools import masked_display
+    from shared.ops.service_tools import lookup_command, lookup_signer, render_lookup
+
+    out = lookup_command(CUSTOMER, "almaty-energo", "4400123456", ".s")
+    assert isinstance(out.envelope.payload, LookupDebt)
+    assert out.envelope.producer == "ops"
+    assert out.envelope.key == str(CUSTOMER)
+    assert out.topic == "aqsha.payments.commands.s"
+    assert out.envelope.payload.request_id != lookup_command(CUSTOMER, "a", "b").envelope.payload.request_id
+    signed = out.signed_by(lookup_signer(Settings()))  # the session's keys_dir: ops.pem
+    assert signed.signature[HEADER_KEY_ID].startswith("ops:")
+    with pytest.raises(OpsError) as exc:
+        lookup_command(CUSTOMER, "x" * 65, "1")
+    assert _code(exc) == 2
+
+    reply = sample(DebtLookedUp)
+    text = render_lookup({"found": True, "display": masked_display(reply)})
+    assert fmt_tiyn(reply.debt) in text
+    assert "owner: ***, address: *** (masked)" in text
+    assert reply.owner_name is not None
+    assert reply.owner_name not in text
+    assert "IIN required to pay: no" in text
+    failed = render_lookup({"found": False, "display": masked_display(sample(DebtLookupFailed))})
+    assert failed.startswith("not found: almaty-energo account 1234567809: UNKNOWN_PROVIDER_ACCOUNT")
+
+
+def test_lookup_usage_errors_exit_2_before_touching_anything() -> None:
+    runner = CliRunner()
+    env: dict[str, str | None] = {"AQSHA_KAFKA_BOOTSTRAP": "127.0.0.1:1"}
+    keyless = {**env, "AQSHA_TRUST_KEYS_DIR": None, "AQSHA_TRUST_SIGNING_KEY_FILE": None}
+    for args, environment, message in (
+        (["payments", "lookup", "almaty-energo", "1", "--customer", "nope"], env, "invalid customer id"),
+        (
+            ["payments", "lookup", "p" * 65, "1", "--customer", str(CUSTOMER)],
+            env,
+            "invalid LookupDebt payload",
+        ),
+        (
+            ["payments", "lookup", "almaty-energo", "1", "--customer", str(CUSTOMER)],
+            keyless,
+            "no signing key for ops",
+        ),
+    ):
+        result = runner.invoke(app, args, env=environment)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith("aqsha: error: ")
+        assert message in result.stderr
+        assert result.stdout == ""
+    help_text = runner.invoke(app, ["payments", "--help"]).stdout
+    assert "lookup" in help_text
+    assert "history" in help_text

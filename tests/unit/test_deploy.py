@@ -367,12 +367,138 @@ KUSTOMIZATION_SCHEMA: dict[str, Any] = {
     },
 }
 
+# From the Prometheus Operator's CRDs (monitoring.coreos.com/v1: servicemonitors, prometheusrules).
+_PROM_DURATION: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
+SERVICE_MONITOR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["selector", "endpoints"],
+            "additionalProperties": False,
+            "properties": {
+                "selector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "minProperties": 1,
+                    "properties": {"matchLabels": _STRING_MAP, "matchExpressions": {"type": "array"}},
+                },
+                "namespaceSelector": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "any": {"type": "boolean"},
+                        "matchNames": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "jobLabel": {"type": "string"},
+                "targetLabels": {"type": "array", "items": {"type": "string"}},
+                "podTargetLabels": {"type": "array", "items": {"type": "string"}},
+                "sampleLimit": {"type": "integer", "minimum": 0},
+                "targetLimit": {"type": "integer", "minimum": 0},
+                "endpoints": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "properties": {
+                            "port": {"type": "string", "minLength": 1},
+                            "targetPort": {"type": ["string", "integer"]},
+                            "path": {"type": "string", "pattern": "^/"},
+                            "scheme": {"enum": ["http", "https", "HTTP", "HTTPS"]},
+                            "params": {"type": "object"},
+                            "interval": _PROM_DURATION,
+                            "scrapeTimeout": _PROM_DURATION,
+                            "honorLabels": {"type": "boolean"},
+                            "honorTimestamps": {"type": "boolean"},
+                            "followRedirects": {"type": "boolean"},
+                            "enableHttp2": {"type": "boolean"},
+                            "filterRunning": {"type": "boolean"},
+                            "relabelings": {"type": "array"},
+                            "metricRelabelings": {"type": "array"},
+                            "tlsConfig": {"type": "object"},
+                            "authorization": {"type": "object"},
+                            "basicAuth": {"type": "object"},
+                            "oauth2": {"type": "object"},
+                        },
+                        "oneOf": [{"required": ["port"]}, {"required": ["targetPort"]}],
+                    },
+                },
+            },
+        },
+    },
+}
+
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": _METADATA,
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "minItems": 1,
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _PROM_DURATION,
+                            "query_offset": _PROM_DURATION,
+                            "limit": {"type": "integer"},
+                            "labels": _STRING_MAP,
+                            "partial_response_strategy": {"type": "string"},
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["expr"],
+                                    "additionalProperties": False,
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                    "properties": {
+                                        "alert": {"type": "string"},
+                                        "record": {"type": "string"},
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": _PROM_DURATION,
+                                        "keep_firing_for": _PROM_DURATION,
+                                        "labels": _STRING_MAP,
+                                        "annotations": _STRING_MAP,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+
 CUSTOM_SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("keda.sh/v1alpha1", "ScaledObject"): SCALED_OBJECT_SCHEMA,
     ("keda.sh/v1alpha1", "TriggerAuthentication"): TRIGGER_AUTHENTICATION_SCHEMA,
     ("kafka.strimzi.io/v1", "KafkaTopic"): KAFKA_TOPIC_SCHEMA,
     ("kafka.strimzi.io/v1", "KafkaUser"): KAFKA_USER_SCHEMA,
     ("kustomize.config.k8s.io/v1beta1", "Kustomization"): KUSTOMIZATION_SCHEMA,
+    ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR_SCHEMA,
+    ("monitoring.coreos.com/v1", "PrometheusRule"): PROMETHEUS_RULE_SCHEMA,
 }
 
 
@@ -451,6 +577,7 @@ def test_manifests_exist() -> None:
         "networkpolicy.yaml",
         "keda-auth.yaml",
         "kustomization.yaml",
+        "prometheusrule.yaml",
     }
     assert expected | {f"{s}.yaml" for s in SERVICES} <= names
     assert kubernetes_validate.__version__ == "1.37.0"
@@ -538,6 +665,12 @@ BROKEN: list[tuple[str, str, Callable[[dict[str, Any]], None]]] = [
     ("ScaledObject", "no scale target", _drop("spec.scaleTargetRef")),
     ("ScaledObject", "kafka trigger without group", _drop("spec.triggers.0.metadata.consumerGroup")),
     ("ScaledObject", "misspelt replica field", _set("spec.maxReplicas", 3)),
+    ("ServiceMonitor", "no selector", _drop("spec.selector")),
+    ("ServiceMonitor", "endpoint without port", _drop("spec.endpoints.0.port")),
+    ("ServiceMonitor", "interval without unit", _set("spec.endpoints.0.interval", "30")),
+    ("ServiceMonitor", "misspelt endpoint field", _set("spec.endpoints.0.honourLabels", True)),
+    ("PodDisruptionBudget", "misspelt field (strict)", _set("spec.maxUnavaliable", 1)),
+    ("PodDisruptionBudget", "selector as a string", _set("spec.selector", "app=payments")),
 ]
 
 
@@ -621,6 +754,10 @@ BROKEN_NAMED: list[tuple[str, str, str, Callable[[dict[str, Any]], None]]] = [
         _set("spec.ingress.0.from", {"podSelector": {}}),
     ),
     ("NetworkPolicy", "aqsha-allow-egress", "no pod selector", _drop("spec.podSelector")),
+    ("PrometheusRule", "aqsha", "rule without expr", _drop("spec.groups.0.rules.0.expr")),
+    ("PrometheusRule", "aqsha", "group without name", _drop("spec.groups.0.name")),
+    ("PrometheusRule", "aqsha", "for without unit", _set("spec.groups.0.rules.0.for", "15")),
+    ("PrometheusRule", "aqsha", "alert and record at once", _set("spec.groups.0.rules.0.record", "x")),
 ]
 
 
@@ -901,6 +1038,125 @@ def test_kustomization_lists_every_manifest_but_the_secret_example() -> None:
 
 
 # --------------------------------------------------------------------------------------------------
+# Monitoring and disruptions: a ServiceMonitor and a PodDisruptionBudget per service
+# --------------------------------------------------------------------------------------------------
+
+
+def _selects_pods(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    wanted = selector.get("matchLabels", {})
+    return bool(wanted) and not selector.get("matchExpressions") and wanted.items() <= labels.items()
+
+
+def service_monitor_problems(doc: dict[str, Any], name: str) -> list[str]:
+    """What is wrong with the ServiceMonitor of service ``name``."""
+    problems: list[str] = []
+    service = one("Service", name)
+    deployment = one("Deployment", name)
+    spec = doc["spec"]
+    if not _selects_pods(spec["selector"], service["metadata"].get("labels", {})):
+        problems.append(f"selector does not select the Service {name}")
+    if [
+        s
+        for s in find("Service")
+        if s["metadata"]["name"] != name and _selects_pods(spec["selector"], s["metadata"].get("labels", {}))
+    ]:
+        problems.append("selector also selects another service's Service")
+    if spec.get("namespaceSelector", {}).get("matchNames") != [service["metadata"]["namespace"]]:
+        problems.append("namespaceSelector is not the Service's namespace alone")
+    port_names = {p.get("name"): p for p in service["spec"]["ports"]}
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    if len(spec["endpoints"]) != 1:
+        return [*problems, "expected one endpoint"]
+    endpoint = spec["endpoints"][0]
+    port = port_names.get(endpoint.get("port"))
+    if port is None:
+        problems.append(f"endpoint port {endpoint.get('port')} is not a port of the Service")
+    elif port["port"] != HTTP_PORT or str(annotations.get("prometheus.io/port")) != str(HTTP_PORT):
+        problems.append(f"endpoint port does not lead to the metrics port {HTTP_PORT}")
+    if (
+        endpoint.get("path", "/metrics") != annotations.get("prometheus.io/path", "/metrics")
+        or endpoint.get("path", "/metrics") != "/metrics"
+    ):
+        problems.append("endpoint path is not /metrics")
+    if endpoint.get("honorLabels") is not True:
+        problems.append(
+            "honorLabels is not true: the services' `service` label would become exported_service"
+        )
+    if endpoint.get("scheme", "http").lower() != "http":
+        problems.append("the metrics endpoint speaks plain HTTP")
+    return problems
+
+
+def disruption_budget_problems(doc: dict[str, Any], name: str) -> list[str]:
+    """What is wrong with the PodDisruptionBudget of service ``name``."""
+    problems: list[str] = []
+    spec = doc["spec"]
+    deployment = one("Deployment", name)
+    if spec.get("selector") != deployment["spec"]["selector"]:
+        problems.append("selector is not the Deployment's")
+    if "minAvailable" in spec:
+        problems.append("minAvailable blocks every drain while KEDA runs one replica")
+    if spec.get("maxUnavailable") != 1:
+        problems.append("maxUnavailable is not 1 (one pod at a time: one group rebalance at a time)")
+    if spec.get("unhealthyPodEvictionPolicy") != "AlwaysAllow":
+        problems.append("a pod that is not ready could block a drain")
+    return problems
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_service_monitor(name: str) -> None:
+    assert service_monitor_problems(one("ServiceMonitor", name), name) == []
+
+
+@pytest.mark.parametrize("name", SERVICES)
+def test_pod_disruption_budget(name: str) -> None:
+    assert disruption_budget_problems(one("PodDisruptionBudget", name), name) == []
+
+
+def test_one_service_monitor_and_budget_per_service_and_the_alert_rules() -> None:
+    for kind in ("ServiceMonitor", "PodDisruptionBudget"):
+        assert sorted(d["metadata"]["name"] for d in find(kind)) == sorted(SERVICES), kind
+    assert [d["metadata"]["name"] for d in find("PrometheusRule")] == ["aqsha"]
+    # The NetworkPolicy lets the monitoring namespace reach the port the ServiceMonitors scrape.
+    metrics_policy = one("NetworkPolicy", "aqsha-allow-metrics")
+    assert {p["port"] for rule in metrics_policy["spec"]["ingress"] for p in rule["ports"]} == {HTTP_PORT}
+
+
+@pytest.mark.parametrize(
+    ("why", "mutate"),
+    [
+        ("other service", _set("spec.selector.matchLabels", {"app.kubernetes.io/name": "bonus"})),
+        ("every service", _set("spec.selector.matchLabels", {"app.kubernetes.io/part-of": "aqsha"})),
+        ("unknown port", _set("spec.endpoints.0.port", "http")),
+        ("other path", _set("spec.endpoints.0.path", "/health/ready")),
+        ("labels renamed", _set("spec.endpoints.0.honorLabels", False)),
+        ("labels renamed by default", _drop("spec.endpoints.0.honorLabels")),
+        ("any namespace", _set("spec.namespaceSelector", {"any": True})),
+        ("https", _set("spec.endpoints.0.scheme", "https")),
+    ],
+)
+def test_service_monitor_policy_rejects(why: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    doc = copy.deepcopy(one("ServiceMonitor", "payments"))
+    mutate(doc)
+    assert service_monitor_problems(doc, "payments"), why
+
+
+@pytest.mark.parametrize(
+    ("why", "mutate"),
+    [
+        ("min available", _set("spec.minAvailable", 1)),
+        ("two at a time", _set("spec.maxUnavailable", 2)),
+        ("other pods", _set("spec.selector.matchLabels", {"app.kubernetes.io/name": "bonus"})),
+        ("unhealthy pods block drains", _drop("spec.unhealthyPodEvictionPolicy")),
+    ],
+)
+def test_disruption_budget_policy_rejects(why: str, mutate: Callable[[dict[str, Any]], None]) -> None:
+    doc = copy.deepcopy(one("PodDisruptionBudget", "payments"))
+    mutate(doc)
+    assert disruption_budget_problems(doc, "payments"), why
+
+
+# --------------------------------------------------------------------------------------------------
 # KEDA: consumer groups, topics and the partition cap
 # --------------------------------------------------------------------------------------------------
 
@@ -1070,6 +1326,7 @@ def expected_rights(principal: str | None) -> Rights:
             allow("topic", dlq_name(spec.name), READ)
             if spec.consumers:
                 allow("topic", spec.name, WRITE)  # aqsha dlq redrive
+        allow("topic", "aqsha.payments.events", READ)  # aqsha payments lookup waits for its reply
         allow("group", kafka_tools.REDRIVE_GROUP, {"Read"})
         for service in SERVICES:
             allow("group", SUBSCRIPTIONS[service][0], {"Describe"})  # aqsha lag
@@ -1171,7 +1428,10 @@ def test_operators_run_the_business_day_redrive_and_read_lag_only() -> None:
     rights = user_rights(one("KafkaUser", kafka_acls.OPERATORS_USER))
     assert rights[("topic", "aqsha.billing.commands")] == WRITE
     dlqs = {spec.name for spec in all_topics(include_dlq=True) if spec.is_dlq}
-    assert {name for (kind, name), ops in rights.items() if kind == "topic" and "Read" in ops} == dlqs
+    replies = {"aqsha.payments.events"}  # aqsha payments lookup waits there for payments' reply
+    assert {
+        name for (kind, name), ops in rights.items() if kind == "topic" and "Read" in ops
+    } == dlqs | replies
     originals = {name for (kind, name), ops in rights.items() if kind == "topic" and "Write" in ops}
     assert originals == {spec.name for spec in TOPICS if spec.consumers}, (
         "redrive: where dead letters come from"

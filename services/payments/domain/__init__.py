@@ -1,7 +1,8 @@
 """The pure domain of the payments service: no FastStream, asyncpg or redis imports.
 
 Modules, by concept: ``requests`` (request value objects), ``validation`` (reject reasons),
-``fees`` and ``tariffs`` (fee quotes from ``tariffs.toml``), ``otp`` (one-time codes), ``status``
+``fees`` and ``tariffs`` (fee quotes from ``tariffs.toml``), ``identity`` (the IIN rule from
+``identity.toml``), ``otp`` (one-time codes), ``status``
 (the payment state machine), ``ledger`` (double-entry postings), ``receipts`` (numbers, masking).
 """
 
@@ -14,6 +15,13 @@ from services.payments.domain.fees import (
     TariffError,
     TariffProfile,
     TransferKind,
+)
+from services.payments.domain.identity import (
+    IIN_MESSAGES,
+    IdentityDataError,
+    IinCheck,
+    IinRules,
+    check_iin,
 )
 from services.payments.domain.ledger import (
     Account,
@@ -86,6 +94,7 @@ from services.payments.domain.validation import validate_request
 
 __all__ = [
     "DEFAULT_OTP_THRESHOLD",
+    "IIN_MESSAGES",
     "OTP_ATTEMPTS",
     "OTP_TTL",
     "Account",
@@ -99,6 +108,9 @@ __all__ = [
     "FeeRule",
     "FeeSchedule",
     "Funding",
+    "IdentityDataError",
+    "IinCheck",
+    "IinRules",
     "IllegalTransition",
     "Merchant",
     "Operation",
@@ -127,6 +139,7 @@ __all__ = [
     "business_date",
     "can_transition",
     "capture_posting",
+    "check_iin",
     "funding_account",
     "generate_code",
     "hash_code",

@@ -28,6 +28,7 @@ class ReasonCode(StrEnum):
     UNKNOWN_CUSTOMER = "UNKNOWN_CUSTOMER"
     UNKNOWN_RECIPIENT = "UNKNOWN_RECIPIENT"  # local
     UNKNOWN_TARIFF_PROFILE = "UNKNOWN_TARIFF_PROFILE"  # local
+    IDENTITY_MISMATCH = "IDENTITY_MISMATCH"  # seed 000: the IIN must match the registered one
     # -- failures (PaymentFailed), domain §2.8 ----------------------------------------------------
     INSUFFICIENT_FUNDS = "INSUFFICIENT_FUNDS"
     ISSUER_RESTRICTION = "ISSUER_RESTRICTION"
