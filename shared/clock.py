@@ -127,11 +127,6 @@ def business_date_of(dt: datetime) -> date:
     return local(dt).date()
 
 
-def business_today(clock: Clock) -> date:
-    """Return today's Almaty business date according to ``clock``."""
-    return business_date_of(clock.now())
-
-
 def credited_business_date(paid_at: datetime) -> date:
     """Return the business date a payment made at ``paid_at`` is credited on.
 
@@ -148,11 +143,6 @@ def credited_business_date(paid_at: datetime) -> date:
 def cutoff_at(d: date) -> datetime:
     """Return 20:00 Asia/Almaty on ``d`` as an aware datetime (the daily payment cut-off)."""
     return datetime.combine(_plain_date(d), CUTOFF, tzinfo=ALMATY)
-
-
-def almaty_midnight(d: date) -> datetime:
-    """Return 00:00 Asia/Almaty at the start of ``d`` as an aware datetime."""
-    return datetime.combine(_plain_date(d), time(0, 0), tzinfo=ALMATY)
 
 
 def _plain_date(d: date) -> date:

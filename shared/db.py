@@ -23,6 +23,9 @@ from asyncpg.pool import PoolConnectionProxy
 
 #: What handlers receive: a plain connection or one borrowed from a pool.
 Conn: TypeAlias = "asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
+#: What read queries take: a pool (each statement on its own), or a connection (one transaction, one
+#: snapshot: the operator CLI reads several services' data in one read-only transaction).
+Queryable: TypeAlias = "asyncpg.Pool | asyncpg.Connection[Any] | PoolConnectionProxy[Any]"
 
 SHARED_MIGRATIONS = Path(__file__).with_name("migrations")
 _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -58,23 +61,37 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
     await conn.set_type_codec("json", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def init_connection(conn: asyncpg.Connection[Any]) -> None:
+    """Decode json/jsonb to Python objects on a connection made outside ``create_pool``."""
+    await _init_connection(conn)
+
+
 #: Every service connection insists on durable commits, whatever the server's default: a handler
 #: commits its transaction and only then the Kafka offset, so a commit that a server crash could
 #: undo (``synchronous_commit=off``) would lose the message for good. Found by the chaos suite.
 DURABLE_COMMITS = "on"
 
 
-async def create_pool(dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
-    """A pool whose connections use ``schema``, commit durably and decode json/jsonb to Python objects."""
+async def create_pool(
+    dsn: str, schema: str, *, min_size: int = 1, max_size: int = 10, read_only: bool = False
+) -> asyncpg.Pool:
+    """A pool whose connections use ``schema``, commit durably and decode json/jsonb to Python objects.
+
+    ``read_only``: every transaction of these connections is read-only (PostgreSQL refuses any write
+    with ``read_only_sql_transaction``): the operator CLI's read models.
+    """
+    settings = {
+        "search_path": _check_schema(schema),
+        "application_name": f"aqsha-{schema}" + ("-read" if read_only else ""),
+        "synchronous_commit": DURABLE_COMMITS,
+    }
+    if read_only:
+        settings["default_transaction_read_only"] = "on"
     pool = await asyncpg.create_pool(
         dsn,
         min_size=min_size,
         max_size=max_size,
-        server_settings={
-            "search_path": _check_schema(schema),
-            "application_name": f"aqsha-{schema}",
-            "synchronous_commit": DURABLE_COMMITS,
-        },
+        server_settings=settings,
         init=_init_connection,
     )
     assert pool is not None

@@ -216,13 +216,6 @@ class IdempotencyGuard:
 
         return both
 
-    def _take_lock(self, lock_key: str) -> Callable[[Redis], Awaitable[bool]]:
-        async def take(r: Redis) -> bool:
-            # redis-py answers None, not False, when NX finds the key taken.
-            return bool(await r.set(lock_key, "1", nx=True, px=self._lock_ttl))
-
-        return take
-
     async def _authoritative(self, key: str, digest: str, effect: Effect) -> Outcome:
         async with self._pool.acquire() as conn, conn.transaction():
             fresh = await conn.fetchval(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import asyncpg
@@ -53,28 +53,6 @@ class Inbox:
             envelope.type,
         )
         return True if DISABLED_FOR_TEST else bool(row)
-
-    async def claim_many(self, conn: Conn, envelopes: Sequence[Envelope[Any]]) -> list[Envelope[Any]]:
-        """Claim a batch in one statement; return the not-yet-processed envelopes in their order."""
-        if not envelopes:
-            return []
-        fresh = await conn.fetch(
-            "INSERT INTO inbox(consumer_group, event_id, event_type) "
-            "SELECT $1, e.id, e.type FROM unnest($2::uuid[], $3::text[]) AS e(id, type) "
-            "ON CONFLICT DO NOTHING RETURNING event_id",
-            self.group,
-            [e.event_id for e in envelopes],
-            [e.type for e in envelopes],
-        )
-        ids = {r["event_id"] for r in fresh}
-        if DISABLED_FOR_TEST:
-            return list(envelopes)
-        out: list[Envelope[Any]] = []
-        for env in envelopes:
-            if env.event_id in ids:
-                ids.discard(env.event_id)  # a duplicate inside the batch runs once
-                out.append(env)
-        return out
 
     async def once(
         self,

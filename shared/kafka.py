@@ -46,7 +46,7 @@ from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLS
 
 from shared.contracts.envelope import HEADER_CORRELATION_ID, ContractError, Envelope, decode
 from shared.contracts.registry import contract_for
-from shared.logging import bind_correlation
+from shared.logging import bind_correlation, faststream_logger
 from shared.observability import metrics_for
 from shared.settings import KafkaSettings
 from shared.topics import TOPICS, TopicSpec, all_topics, dlq_name, resolve
@@ -119,6 +119,8 @@ def broker_factory(settings: KafkaSettings, *, client_id: str | None = None, **e
         allow_auto_create_topics=False,
         # FastStream's own per-message INFO lines duplicate ours; keep its warnings and errors.
         log_level=logging.DEBUG,
+        # Its logger without its plain-text handler: the broker's lines are JSON like ours.
+        logger=faststream_logger("faststream.access.kafka"),
         **extra,
     )
 

@@ -203,8 +203,29 @@ class AqshaJsonFormatter(JsonFormatter):
         return mask_digits(super().jsonify_log_record(log_data))
 
 
+#: FastStream's own loggers: the app's (``FastStream app starting...``) and the Kafka broker's
+#: (``Consumer ... assigned to partitions``). FastStream gives each a plain-text, ANSI-coloured
+#: handler and stops propagation; ``configure_logging`` takes them over, and the services hand these
+#: same loggers to FastStream (``faststream_logger``), so every line goes through the JSON formatter.
+FASTSTREAM_LOGGERS: Final = ("faststream", "faststream.access", "faststream.access.kafka")
+
+
+def faststream_logger(name: str = "faststream") -> logging.Logger:
+    """One of FastStream's loggers, without handlers of its own: its records reach the root handler."""
+    logger = logging.getLogger(name)
+    for old in [h for h in logger.handlers if not getattr(h, "_aqsha", False)]:
+        logger.removeHandler(old)
+    logger.propagate = True
+    logger.setLevel(logging.NOTSET)
+    return logger
+
+
 def configure_logging(service: str, level: str = "INFO", stream: TextIO | None = None) -> logging.Handler:
-    """Send all logging to ``stream`` (default stdout) as masked JSON lines; idempotent."""
+    """Send all logging to ``stream`` (default stdout) as masked JSON lines; idempotent.
+
+    FastStream's loggers are taken over (``FASTSTREAM_LOGGERS``) and Python warnings are logged too,
+    so nothing a service prints is anything but JSON.
+    """
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_aqsha", False)]:
         root.removeHandler(old)
@@ -215,6 +236,9 @@ def configure_logging(service: str, level: str = "INFO", stream: TextIO | None =
     handler.setFormatter(AqshaJsonFormatter(service))
     root.addHandler(handler)
     root.setLevel(level.upper())
+    for name in FASTSTREAM_LOGGERS:
+        faststream_logger(name)
+    logging.captureWarnings(True)
     return handler
 
 

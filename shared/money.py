@@ -24,6 +24,8 @@ KZT: Final = "KZT"
 TIYN_PER_TENGE: Final = 100
 # 10^15 tiyn = 10 trillion ₸: far above any single Kazakh retail amount, far below 2^63.
 MAX_TIYN: Final = 10**15
+# Money.percent's rounding modes: half up is the fee rule, down the cashback rule.
+_ROUNDING: Final = {"half_up": ROUND_HALF_UP, "down": ROUND_DOWN}
 
 Tiyn = Annotated[
     int,
@@ -162,8 +164,11 @@ class Money:
         """
         if isinstance(rate, float):
             raise TypeError("rates are Decimal, str or int, never float")
+        # An unknown mode is refused, not read as "down": a typo must not change what is paid.
+        if rounding not in _ROUNDING:
+            raise ValueError(f"rounding must be 'half_up' or 'down', got {rounding!r}")
         value = Decimal(self.tiyn) * Decimal(rate) / Decimal(100)
-        mode = ROUND_HALF_UP if rounding == "half_up" else ROUND_DOWN
+        mode = _ROUNDING[rounding]
         return Money(int(value.quantize(Decimal(1), rounding=mode)), self.currency)
 
     def split(self, parts: int) -> list[Money]:
@@ -195,10 +200,6 @@ class Money:
 
     def __str__(self) -> str:
         return self.format()
-
-    def to_decimal(self) -> Decimal:
-        """Tenge as an exact Decimal (for display and reports only)."""
-        return Decimal(self.tiyn) / TIYN_PER_TENGE
 
     # -- pydantic ------------------------------------------------------------------------------
     @classmethod

@@ -44,7 +44,6 @@ from datetime import date, datetime
 from datetime import time as time_of_day
 from typing import Any
 
-import httpx
 import uvicorn
 from faststream.asgi import AsgiResponse, get
 from faststream.asgi.types import ASGIApp, Receive, Scope, Send
@@ -550,11 +549,3 @@ class HealthServer:
             if self._socket is not None:
                 self._socket.close()
             self._socket = self._server = self._task = None
-
-
-async def http_get(host: str, port: int, path: str, *, timeout_s: float = 10.0) -> tuple[int, bytes]:
-    """One HTTP GET (tests, tools): ``(status, body)``."""
-    netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    async with httpx.AsyncClient(timeout=timeout_s, trust_env=False) as client:
-        response = await client.get(f"http://{netloc}{path}")
-        return response.status_code, response.content

@@ -33,6 +33,7 @@ from faststream.kafka import KafkaBroker
 
 from shared.db import create_pool, migrate, service_migrations
 from shared.kafka import document_publishers
+from shared.logging import faststream_logger
 from shared.observability import (
     Check,
     Health,
@@ -267,6 +268,7 @@ class ServiceRuntime:
         """A FastStream app over the broker with this lifecycle attached to its hooks."""
         return FastStream(
             self.broker,
+            logger=faststream_logger(),  # "FastStream app starting...", as JSON (shared/logging.py)
             on_startup=[self.open],
             after_startup=[self.start_background],
             on_shutdown=[self.stop_background],

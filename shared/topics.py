@@ -1,7 +1,8 @@
 """The topic registry: every Kafka topic aqsha uses, who writes it, who reads it, what it carries.
 
 Every record is keyed by **customer id** (``str(UUID)``) so one customer's messages stay in order on
-one partition; the only exception is ``aqsha.billing.commands``, keyed by the ISO business date.
+one partition; the exceptions are ``aqsha.billing.commands`` and ``aqsha.billing.days``, keyed by the
+ISO business date (their ``key_field``).
 Each topic has a dead-letter twin named by one rule, ``dlq_name(topic) == f"{topic}.dlq"``, with
 the same partition count and 30-day retention. Tests isolate themselves with a name suffix
 (``resolve(name, suffix)``).
@@ -243,6 +244,20 @@ BILLING_EVENTS: Final = TopicSpec(
     description="Red plans, bills, overdue facts, penalties, repayments and limit changes.",
 )
 
+BILLING_DAYS: Final = TopicSpec(
+    name="aqsha.billing.days",
+    # One partition: every business day's closing in order, and one place to wait for it.
+    partitions=1,
+    key="business_date: the ISO business date (Asia/Almaty) that was closed",
+    retention_ms=30 * DAY_MS,
+    producers=("billing",),
+    # Read by operators (``aqsha billing run-day --wait``, ``aqsha tail``) without a consumer group.
+    consumers=(),
+    contracts=("BusinessDayClosed",),
+    description="One record per finished business-day run, with the counts of what it recorded.",
+    key_field="business_date",
+)
+
 NOTIFY_EVENTS: Final = TopicSpec(
     name="aqsha.notify.events",
     partitions=DEFAULT_PARTITIONS,
@@ -263,6 +278,7 @@ TOPICS: Final[tuple[TopicSpec, ...]] = (
     RED_ACCOUNTS,
     BILLING_COMMANDS,
     BILLING_EVENTS,
+    BILLING_DAYS,
     NOTIFY_EVENTS,
 )
 

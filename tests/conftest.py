@@ -33,6 +33,9 @@ log = logging.getLogger("tests")
 _SECRETS = tempfile.TemporaryDirectory(prefix="aqsha-test-secrets-")
 atexit.register(_SECRETS.cleanup)
 os.environ.update(write_dev_secrets(Path(_SECRETS.name)))
+# The CLI under test reads only what a test gives it, never the profile of a `make run` that happens
+# to be running in this checkout (.run/aqsha.env); the tests of profiles name theirs explicitly.
+os.environ.setdefault("AQSHA_PROFILE", "none")
 
 
 @pytest.fixture(scope="session")

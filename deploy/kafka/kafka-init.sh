@@ -60,6 +60,7 @@ allow aqsha-bonus "Read" \
 user aqsha-billing "${AQSHA_KAFKA_PASSWORD_BILLING:?AQSHA_KAFKA_PASSWORD_BILLING is not set}"
 allow aqsha-billing "Describe Write" \
   --topic aqsha.billing.events \
+  --topic aqsha.billing.days \
   --topic aqsha.payments.events.dlq \
   --topic aqsha.red.accounts.dlq \
   --topic aqsha.billing.commands.dlq
@@ -107,7 +108,9 @@ allow aqsha-operators "Describe Read" \
   --topic aqsha.red.accounts.dlq \
   --topic aqsha.billing.commands.dlq \
   --topic aqsha.billing.events.dlq \
-  --topic aqsha.notify.events.dlq
+  --topic aqsha.billing.days.dlq \
+  --topic aqsha.notify.events.dlq \
+  --topic aqsha.billing.days
 allow aqsha-operators "Describe Read Write" \
   --topic aqsha.payments.events
 allow aqsha-operators "Read" \

@@ -54,8 +54,11 @@ def register_handlers(broker: KafkaBroker, ctx: BillingContext) -> None:
         command = env.payload
         assert isinstance(command, RunBusinessDay)
         # Idempotent by construction (per-account watermark + unique fact keys), so a redelivered
-        # command re-runs harmlessly; the job spans many transactions, so no single inbox claim.
-        report = await ctx.svc.run_business_day(command.business_date, requested_by=command.requested_by)
+        # command re-runs harmlessly (announcing a run with nothing new); the job spans many
+        # transactions, so no single inbox claim.
+        report = await ctx.svc.run_business_day(
+            command.business_date, requested_by=command.requested_by, causation=env
+        )
         metrics_for(broker).business_day_run(report.business_date, report.counts())
 
     async def dispatch(env: Envelope[Any]) -> None:

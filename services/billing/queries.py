@@ -12,9 +12,10 @@ from services.billing.domain import CalendarMonth, WorkingDays
 from services.billing.domain import bill_calendar as calendar_of
 from services.billing.store import account_from_json, bill_uuid
 from shared.calendar import load_kz_calendar
+from shared.db import Queryable
 
 
-async def account_summary(pool: asyncpg.Pool, customer_id: UUID) -> dict[str, Any] | None:
+async def account_summary(pool: Queryable, customer_id: UUID) -> dict[str, Any] | None:
     """Limit, available, outstanding, carried prepayment and watermark of a Red account (tiyn)."""
     row = await pool.fetchrow(
         "SELECT snapshot, version, last_closed_business_date FROM accounts WHERE customer_id = $1",
@@ -104,4 +105,67 @@ async def bill_calendar(
         "penalty_due": account.penalty_due.tiyn,
         "next_bill": upcoming[0] if upcoming else None,
         "months": months,
+    }
+
+
+async def issued_bills(
+    db: Queryable, customer_id: UUID, *, calendar: WorkingDays | None = None
+) -> dict[str, Any] | None:
+    """Every bill issued to the customer, oldest first, with its status and what is still owed (tiyn).
+
+    A bill is ``PAID``, ``OPEN`` (not yet due) or ``OVERDUE`` (past its due date, the overdue recorded
+    or about to be), as in the bill calendar; ``overdue_since`` and ``penalty_on`` are the dates billing
+    recorded the overdue and charged the one-time penalty. ``None`` when the customer has no Red account.
+    """
+    row = await db.fetchrow(
+        "SELECT snapshot, last_closed_business_date FROM accounts WHERE customer_id = $1", customer_id
+    )
+    if row is None:
+        return None
+    facts = await db.fetch(
+        "SELECT b.bill_id, o.overdue_since, p.applied_on AS penalty_on FROM bills b "
+        "LEFT JOIN overdue_records o USING (bill_id) LEFT JOIN penalties p USING (bill_id) "
+        "WHERE b.customer_id = $1",
+        customer_id,
+    )
+    account = account_from_json(row["snapshot"])
+    cal = calendar_of(account, row["last_closed_business_date"], calendar or load_kz_calendar())
+    known = {r["bill_id"]: r for r in facts}
+    out = []
+    for month in cal.months:
+        if month.bill_id is None:
+            continue  # still to come
+        view = _month(month)
+        fact = known.get(view["bill_id"])
+        view["overdue_since"] = fact["overdue_since"] if fact is not None else None
+        view["penalty_on"] = fact["penalty_on"] if fact is not None else None
+        out.append(view)
+    return {
+        "customer_id": customer_id,
+        "as_of": cal.as_of,
+        "billing_day": account.billing_day,
+        "closed": account.closed,
+        "bills": out,
+    }
+
+
+async def customer_red(db: Queryable, customer_id: UUID) -> dict[str, Any] | None:
+    """The customer's Kaspi Red at a glance (tiyn): limit, available, outstanding, carried prepayment,
+    the penalty not yet billed, the open bills with their due dates and what each still owes, and every
+    penalty charged. ``None`` when the customer has no Red account. Give a connection in a transaction
+    for one snapshot."""
+    summary = await account_summary(db, customer_id)
+    if summary is None:
+        return None
+    issued = await issued_bills(db, customer_id)
+    penalties = await db.fetch(
+        "SELECT p.bill_id, b.statement_date, p.amount, p.applied_on FROM penalties p JOIN bills b "
+        "USING (bill_id) WHERE p.customer_id = $1 ORDER BY p.applied_on, b.statement_date",
+        customer_id,
+    )
+    bills_ = issued["bills"] if issued is not None else []
+    return {
+        **summary,
+        "open_bills": [b for b in bills_ if b["status"] != "PAID"],
+        "penalties": [dict(r) for r in penalties],
     }

@@ -38,6 +38,7 @@ from services.billing.domain import (
     open_account,
     refund_purchase,
 )
+from services.billing.domain import BillLine as DomainBillLine
 from services.billing.domain import run_business_day as run_account_day
 from shared.clock import Clock, business_date_of, credited_business_date
 from shared.contracts.base import Contract
@@ -45,6 +46,7 @@ from shared.contracts.billing import (
     BillIssued,
     BillOverdueRecorded,
     BillPaid,
+    BusinessDayClosed,
     LimitRestored,
     LimitRestoreReason,
     OverpaymentReason,
@@ -60,7 +62,7 @@ from shared.contracts.billing import (
     RepaymentApplied,
 )
 from shared.contracts.billing import BillLine as ContractBillLine
-from shared.contracts.common import Funding, PaymentKind, ReasonCode
+from shared.contracts.common import Funding, Merchant, PaymentKind, ReasonCode
 from shared.contracts.envelope import Envelope, new_envelope
 from shared.contracts.payments import (
     PaymentCompleted,
@@ -242,7 +244,12 @@ class BillingService:
             await self._emit(conn, [decline], env)
             return
         result = approve_purchase(
-            stored.account, str(p.payment_id), Money(p.amount), business_date_of(p.requested_at)
+            stored.account,
+            str(p.payment_id),
+            Money(p.amount),
+            business_date_of(p.requested_at),
+            merchant=p.merchant.value,
+            partner_id=p.partner_id,
         )
         if isinstance(result, PurchaseApproved):
             await store.save_account(conn, p.customer_id, result.account)
@@ -423,13 +430,18 @@ class BillingService:
 
     # ---------------------------------------------------------------------------- business day
 
-    async def run_business_day(self, business_date: date, *, requested_by: str = "ops") -> DayReport:
+    async def run_business_day(
+        self, business_date: date, *, requested_by: str = "ops", causation: Envelope[Any] | None = None
+    ) -> DayReport:
         """Close business for ``business_date`` over every open account, in batches.
 
         Fineract close-of-business: each account keeps ``last_closed_business_date``; an account
         behind ``business_date`` first runs every unclosed date before it, in order. An account
         already closed through the date is skipped, so a re-run is a no-op; the fact tables'
         unique keys refuse any duplicate bill, overdue record or penalty regardless.
+
+        The run is recorded (``business_day_runs``) and announced with ``BusinessDayClosed`` (keyed
+        by the date, caused by ``causation``: the ``RunBusinessDay`` that asked) in one transaction.
         """
         report = DayReport(business_date)
         after: UUID | None = None
@@ -464,7 +476,19 @@ class BillingService:
                     await store.save_batch(conn, saved, business_date)
                     report.accounts += len(batch)
                     after = batch[-1][0]
-            await store.record_run(conn, business_date, report.counts(), requested_by)
+            async with conn.transaction():
+                await store.record_run(conn, business_date, report.counts(), requested_by)
+                closed = BusinessDayClosed(
+                    business_date=business_date, requested_by=requested_by, **report.counts()
+                )
+                envelope = new_envelope(
+                    closed,
+                    key=business_date.isoformat(),
+                    producer=PRODUCER,
+                    occurred_at=self.clock.now(),
+                    causation=causation,
+                )
+                await self.outbox.add(conn, envelope)
         log.info("business day closed", extra={"business_date": business_date.isoformat(), **report.counts()})
         return report
 
@@ -510,13 +534,18 @@ class BillingService:
         if issue is not None:
             bill = issue.bill
             bid = store.bill_uuid(bill.bill_id)
-            lines = [
-                ContractBillLine(purchase_id=_uuid(ln.purchase_id), part_no=ln.part_no, amount=ln.amount.tiyn)
-                for ln in bill.lines
-            ]
+            lines = [_contract_line(ln, issue.account) for ln in bill.lines]
             # What ``ln.model_dump(mode="json")`` gives for a validated line, built directly.
             line_rows = [
-                {"purchase_id": str(ln.purchase_id), "part_no": ln.part_no, "amount": ln.amount}
+                {
+                    "purchase_id": str(ln.purchase_id),
+                    "part_no": ln.part_no,
+                    "amount": ln.amount,
+                    "merchant": ln.merchant.value if ln.merchant is not None else None,
+                    "partner_id": ln.partner_id,
+                    "purchased_on": ln.purchased_on.isoformat() if ln.purchased_on is not None else None,
+                    "parts_total": ln.parts_total,
+                }
                 for ln in lines
             ]
             pending.bills.append(
@@ -589,6 +618,25 @@ class BillingService:
         fresh = {"bill": new_bills, "overdue": new_overdue, "penalty": new_penalties}
         payloads = [payload for kind, bid, payload in pending.events if bid in fresh[kind]]
         await self._emit(conn, payloads)
+
+
+def _contract_line(line: DomainBillLine, account: RedAccount) -> ContractBillLine:
+    """A bill line as ``BillIssued`` carries it: the part, and what the customer knows the purchase by
+    (merchant, partner, purchase date, how many parts) when the plan has them (docs/billing.md)."""
+    purchase = account.purchase(line.purchase_id)
+    merchant = purchase.merchant if purchase is not None else None
+    return ContractBillLine(
+        purchase_id=_uuid(line.purchase_id),
+        part_no=line.part_no,
+        amount=line.amount.tiyn,
+        merchant=Merchant(merchant) if merchant in _MERCHANTS else None,
+        partner_id=purchase.partner_id if purchase is not None else None,
+        purchased_on=purchase.purchased_on if purchase is not None else None,
+        parts_total=len(purchase.parts) if purchase is not None else None,
+    )
+
+
+_MERCHANTS = frozenset(m.value for m in Merchant)
 
 
 def _contract_allocation(a: Allocation, open_before: tuple[Bill, ...]) -> RepaymentAllocationV2:

@@ -133,6 +133,23 @@ def _bill_from(d: dict[str, Any]) -> Bill:
     )
 
 
+def _purchase_to(p: Purchase) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": p.purchase_id,
+        "price": _m(p.price),
+        "on": _d(p.purchased_on),
+        "parts": [_part_to(x) for x in p.parts],
+        "held": _m(p.limit_held),
+        "refunded": _m(p.refunded),
+    }
+    # The names a bill line prints, only when known (older snapshots have neither key).
+    if p.merchant is not None:
+        out["m"] = p.merchant
+    if p.partner_id is not None:
+        out["pt"] = p.partner_id
+    return out
+
+
 def account_to_json(a: RedAccount) -> dict[str, Any]:
     """The snapshot as JSON-able data (integer tiyn, ISO dates)."""
     return {
@@ -141,17 +158,7 @@ def account_to_json(a: RedAccount) -> dict[str, Any]:
         "opened_on": _d(a.opened_on),
         "billing_day": a.billing_day,
         "new_terms": a.new_terms_accepted,
-        "purchases": [
-            {
-                "id": p.purchase_id,
-                "price": _m(p.price),
-                "on": _d(p.purchased_on),
-                "parts": [_part_to(x) for x in p.parts],
-                "held": _m(p.limit_held),
-                "refunded": _m(p.refunded),
-            }
-            for p in a.purchases
-        ],
+        "purchases": [_purchase_to(p) for p in a.purchases],
         "bills": [_bill_to(b) for b in a.bills],
         "carried": _m(a.carried),
         "penalty_due": _m(a.penalty_due),
@@ -176,6 +183,9 @@ def account_from_json(d: dict[str, Any]) -> RedAccount:
                 parts=tuple(_part_from(x) for x in p["parts"]),
                 limit_held=_money(p["held"]),
                 refunded=_money(p["refunded"]),
+                # Absent from snapshots written before billing kept them (and when unknown).
+                merchant=p.get("m"),
+                partner_id=p.get("pt"),
             )
             for p in d["purchases"]
         ),

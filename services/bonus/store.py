@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
 from uuid import UUID
 
 from shared.db import Conn
@@ -194,8 +193,3 @@ async def mark_restored(conn: Conn, payment_id: UUID) -> None:
     await conn.execute(
         "UPDATE redemptions SET restored_at = now() WHERE payment_id = $1 AND restored_at IS NULL", payment_id
     )
-
-
-def row_dict(row: Any) -> dict[str, Any]:
-    """An asyncpg record as a plain dict."""
-    return dict(row.items())

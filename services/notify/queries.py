@@ -40,14 +40,6 @@ async def inbox(pool: asyncpg.Pool, customer_id: UUID, *, limit: int = 100) -> l
     return [InboxMessage(**dict(r)) for r in rows]
 
 
-async def get_receipt_data(pool: asyncpg.Pool, receipt_number: str) -> ReceiptData:
-    """The stored receipt data."""
-    data = await pool.fetchval("SELECT data FROM receipts WHERE receipt_number = $1", receipt_number)
-    if data is None:
-        raise ReceiptNotFound(receipt_number)
-    return ReceiptData.from_json_dict(data)
-
-
 async def get_receipt_pdf(pool: asyncpg.Pool, receipt_number: str) -> bytes:
     """The receipt as PDF: rendered on the first fetch (off the event path), then cached."""
     row = await pool.fetchrow("SELECT data, pdf FROM receipts WHERE receipt_number = $1", receipt_number)

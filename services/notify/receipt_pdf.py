@@ -19,6 +19,7 @@ from services.notify.receipts import (
     FONT_BOLD,
     FONT_REGULAR,
     ReceiptData,
+    receipt_title,
 )
 from services.notify.rendering import vocabulary as vocab
 from services.notify.rendering.filters import ALMATY, format_datetime
@@ -54,7 +55,7 @@ def render_pdf(data: ReceiptData) -> bytes:
         formatted = fmt_tiyn(tiyn)
         return formatted if pdf.has_tenge else formatted.replace(_TENGE, "KZT")
 
-    title = text["title"]
+    title = receipt_title(data.locale)
     pdf.set_title(f"{title} № {data.receipt_number}")
     pdf.set_author("aqsha")
     pdf.set_creator("aqsha notify")

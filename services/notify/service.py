@@ -13,6 +13,12 @@ the OTP delivery row holds the SMS with the code redacted and ``secret = true``;
 (redelivered after a crash) can send it. A PENDING OTP row whose event is not redelivered before the
 code expires ends FAILED. ``OtpRequested`` v1 (code in clear) is refused: dead letter
 ``insecure_contract``; a sealed code that does not open: dead letter ``invalid_sealed_code``.
+
+A ``TransferCompleted`` is keyed by the sender, and both sides are told: the sender (named
+recipient: "Нурлан С."), and the recipient (``to_customer_id``) with a message of their own, in their
+language, naming the sender by first name only ("a Kaspi customer" when notify does not know it),
+never by phone. The recipient's message has its own id (``recipient_message_id``), claimed in the
+same transaction as the sender's deliveries.
 """
 
 from __future__ import annotations
@@ -21,8 +27,8 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-from uuid import UUID
+from typing import Any, Final
+from uuid import UUID, uuid5
 
 import asyncpg
 
@@ -30,6 +36,7 @@ from services.notify import store
 from services.notify.channels import Channel, ChannelError, Outgoing
 from services.notify.receipts import ReceiptData, allocation_lines
 from services.notify.rendering import RenderedMessage, Renderer
+from services.notify.rendering.names import default_names
 from services.notify.settings import EMAIL, INBOX, PUSH, SMS, NotifySettings
 from shared.clock import Clock
 from shared.contracts.common import Locale, ReasonCode
@@ -72,6 +79,46 @@ _CONTRACT_CHANNEL = {
     EMAIL: NotificationChannel.EMAIL,
 }
 REDACTED_CODE = "******"
+#: What the recipient of a transfer reads (a template, not an event type; routed like one).
+TRANSFER_RECEIVED: Final = "TransferReceived"
+#: Namespace of the ids notify derives for messages to another customer than the event's.
+_MESSAGE_NS: Final = UUID("3d6f1f0e-7a52-4f0b-9c61-2b8e4d5a7c90")
+
+
+def recipient_message_id(event_id: UUID) -> UUID:
+    """The id of the recipient's message about a transfer: the ``source_event_id`` of its deliveries."""
+    return uuid5(_MESSAGE_NS, f"{event_id}:{TRANSFER_RECEIVED}")
+
+
+def short_name(full_name: str) -> str | None:
+    """``"Айгерим Касымова"`` → ``"Айгерим К."``: the given name and the surname's initial (read as
+    "given surname [patronymic]", like payments' receipts); one word as is; nothing → None."""
+    parts = full_name.split()
+    if not parts:
+        return None
+    return parts[0] if len(parts) == 1 else f"{parts[0]} {parts[1][0].upper()}."
+
+
+def transfer_recipient(env: Envelope[Any]) -> UUID | None:
+    """The other customer a ``TransferCompleted`` credited (None between one customer's own accounts)."""
+    if env.type != "TransferCompleted":
+        return None
+    to = env.payload.to_customer_id
+    return to if to is not None and to != env.payload.customer_id else None
+
+
+def recipient_context(env: Envelope[Any], sender_first_name: str | None) -> dict[str, Any]:
+    """The recipient's message context: what they got, where and when, and who sent it (first name only:
+    never the sender's phone, surname, balance or fee)."""
+    p = env.payload
+    ctx: dict[str, Any] = {
+        "amount": p.amount,
+        "to_account": p.to_account.value,
+        "completed_at": p.completed_at.isoformat(),
+    }
+    if sender_first_name:
+        ctx["sender"] = sender_first_name
+    return ctx
 
 
 def repayment_receipt_number(repayment_id: UUID) -> str:
@@ -87,8 +134,9 @@ def message_context(env: Envelope[Any], receipt_url_base: str) -> dict[str, Any]
         r = payload.receipt
         ctx.update(
             receipt_number=r.receipt_number,
-            provider=r.payee,
-            account=r.provider_account or "—",
+            # The codes; the templates' ``payee`` filter names them in the message's locale.
+            provider=_payee(payload),
+            account=r.provider_account,
             receipt_url=receipt_url_base + r.receipt_number,
         )
     elif env.type == "RepaymentApplied":
@@ -101,6 +149,16 @@ def message_context(env: Envelope[Any], receipt_url_base: str) -> dict[str, Any]
     elif env.type == "TransferCompleted" and payload.to_customer_id is not None:
         ctx.pop("to_account", None)  # shown only between own accounts
     return ctx
+
+
+def _payee(p: Any) -> dict[str, Any]:
+    """Whom a PaymentCompleted paid, as codes plus the name payments printed (``names.payee``)."""
+    return {
+        "provider": p.provider,
+        "merchant": p.merchant.value if p.merchant is not None else None,
+        "partner_id": p.partner_id,
+        "name": p.receipt.payee,
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +209,14 @@ class NotifyService:
                 f"OtpRequested v{env.schema_version} carries the code in clear; only v2 (sealed) is accepted",
             )
         secret_body: str | None = None
+        recipient_id = transfer_recipient(env)
         async with self.pool.acquire() as conn:
             customer = await store.get_customer(conn, env.payload.customer_id)
             locale = customer.locale if customer else Locale.RU.value
             async with conn.transaction():
                 if await self.inbox.claim(conn, env):
+                    if recipient_id is not None:
+                        await self._claim_for_recipient(conn, env, customer, recipient_id)
                     plan = await self._plan(conn, env, customer)
                     deliveries, secret_body = self._deliveries(env, plan, customer, locale)
                     if plan.receipt is not None:
@@ -180,6 +241,8 @@ class NotifyService:
                         now=self.clock.now(),
                     )
             pending = await store.pending_ids(conn, env.event_id)
+            if recipient_id is not None:
+                pending += await store.pending_ids(conn, recipient_message_id(env.event_id))
         if env.type == "OtpRequested" and pending and secret_body is None:
             # A redelivered OTP after a crash: the code is only in the event, render it again.
             secret_body = self._render(env.type, locale, self._context(env), SMS).body
@@ -194,7 +257,9 @@ class NotifyService:
 
         async def effect(conn: Conn) -> None:
             digest = registration_digest(p)
-            if await store.insert_customer(conn, p.customer_id, p.locale.value, p.phone, p.email, digest):
+            if await store.insert_customer(
+                conn, p.customer_id, p.locale.value, p.phone, p.email, digest, short_name(p.full_name)
+            ):
                 return
             stored = await store.lock_customer(conn, p.customer_id)
             assert stored is not None
@@ -266,7 +331,7 @@ class NotifyService:
                 created_at=r.created_at,
                 completed_at=r.completed_at,
                 payer_masked=r.payer_masked,
-                provider_or_merchant=r.payee,
+                provider_or_merchant=default_names().payee(_payee(p), locale),
                 account=r.provider_account or "—",
                 amount=r.amount,
                 fee=r.fee,
@@ -300,6 +365,11 @@ class NotifyService:
                 locale=locale,
             )
             return Plan(ctx, receipt, p.payment_id, ctx["receipt_url"])
+        recipient_id = transfer_recipient(env)
+        if recipient_id is not None:
+            recipient = await store.get_customer(conn, recipient_id)
+            if recipient is not None and recipient.short_name:
+                ctx["recipient"] = recipient.short_name
         return Plan(ctx)
 
     def _render(self, event_type: str, locale: str, ctx: Mapping[str, Any], channel: str) -> RenderedMessage:
@@ -327,19 +397,34 @@ class NotifyService:
                 )
             )
             return out, real.body
-        for channel in self.settings.channels_for(env.type):
-            address: str | None = None
-            if channel == EMAIL:
-                if customer is None or not customer.email:
-                    continue  # e-mail only for customers who gave one
-                address = customer.email
-            elif channel == SMS:
-                if customer is None:
-                    continue
-                address = customer.phone
+        for channel, address in _addressed(self.settings.channels_for(env.type), customer):
             msg = self._render(env.type, locale, plan.context, channel)
             out.append(store.NewDelivery(channel, address, msg.title, msg.body, data))
         return out, None
+
+    async def _claim_for_recipient(
+        self, conn: Conn, env: Envelope[Any], sender: store.CustomerRow | None, recipient_id: UUID
+    ) -> None:
+        """Claim the recipient's deliveries of a transfer (in the transaction of the sender's claim)."""
+        recipient = await store.get_customer(conn, recipient_id)
+        locale = recipient.locale if recipient else Locale.RU.value
+        first = sender.short_name.split()[0] if sender is not None and sender.short_name else None
+        ctx = recipient_context(env, first)
+        deliveries = []
+        for channel, address in _addressed(self.settings.channels_for(TRANSFER_RECEIVED), recipient):
+            msg = self._render(TRANSFER_RECEIVED, locale, ctx, channel)
+            deliveries.append(store.NewDelivery(channel, address, msg.title, msg.body, {}))
+        await store.claim_deliveries(
+            conn,
+            source_event_id=recipient_message_id(env.event_id),
+            event_type=env.type,
+            customer_id=recipient_id,
+            correlation_id=env.correlation_id,
+            locale=locale,
+            deliveries=deliveries,
+            now=self.clock.now(),
+            about_event_id=env.event_id,
+        )
 
     # -- delivery --------------------------------------------------------------------------------
     async def deliver(self, delivery_id: int, *, secret_body: str | None = None) -> str | None:
@@ -429,7 +514,7 @@ class NotifyService:
             conn, row, attempts=attempts, reason_code=reason_code.value, error=error, now=now
         )
         failed = NotificationFailed(
-            source_event_id=row["source_event_id"],
+            source_event_id=_about(row),
             event_type=row["event_type"],
             channel=_CONTRACT_CHANNEL[row["channel"]],
             customer_id=row["customer_id"],
@@ -451,7 +536,7 @@ class NotifyService:
 
     def _delivered(self, row: asyncpg.Record, attempts: int) -> Envelope[NotificationDelivered]:
         event = NotificationDelivered(
-            source_event_id=row["source_event_id"],
+            source_event_id=_about(row),
             event_type=row["event_type"],
             channel=_CONTRACT_CHANNEL[row["channel"]],
             customer_id=row["customer_id"],
@@ -475,3 +560,27 @@ class NotifyService:
             if await self.deliver(delivery_id) is not None:
                 done += 1
         return done
+
+
+def _about(row: asyncpg.Record) -> UUID:
+    """The event a delivery's message is about (its own source event unless it went to another customer)."""
+    about: UUID | None = row["about_event_id"]
+    return about if about is not None else row["source_event_id"]
+
+
+def _addressed(channels: list[str], customer: store.CustomerRow | None) -> list[tuple[str, str | None]]:
+    """The channels a customer can be reached on, with the address: e-mail only for customers who gave
+    one, SMS only for customers notify knows (the inbox and push need no address)."""
+    out: list[tuple[str, str | None]] = []
+    for channel in channels:
+        if channel == EMAIL:
+            if customer is None or not customer.email:
+                continue
+            out.append((channel, customer.email))
+        elif channel == SMS:
+            if customer is None:
+                continue
+            out.append((channel, customer.phone))
+        else:
+            out.append((channel, None))
+    return out

@@ -21,6 +21,8 @@ _OTHER_EVENTS = (
     "PaymentFailed",
     "TopUpCompleted",
     "TransferCompleted",
+    # The recipient's message about a TransferCompleted (services/notify/service.py).
+    "TransferReceived",
     "BillOverdueRecorded",
     "PenaltyApplied",
     "LimitRestored",

@@ -20,6 +20,8 @@ class CustomerRow:
     locale: str
     phone: str
     email: str | None
+    #: Given name and surname initial ("Айгерим К."), for the other side of a transfer; None if unknown.
+    short_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,17 +39,25 @@ class NewDelivery:
 
 
 async def insert_customer(
-    conn: Conn, customer_id: UUID, locale: str, phone: str, email: str | None, registration_sha256: str
+    conn: Conn,
+    customer_id: UUID,
+    locale: str,
+    phone: str,
+    email: str | None,
+    registration_sha256: str,
+    short_name: str | None = None,
 ) -> bool:
-    """Store a new customer's locale and contacts; False if the customer exists (never overwritten)."""
+    """Store a new customer's locale, contacts and short name; False if the customer exists (never
+    overwritten)."""
     inserted = await conn.fetchval(
-        "INSERT INTO customers(customer_id, locale, phone, email, registration_sha256) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (customer_id) DO NOTHING RETURNING true",
+        "INSERT INTO customers(customer_id, locale, phone, email, registration_sha256, short_name) "
+        "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (customer_id) DO NOTHING RETURNING true",
         customer_id,
         locale,
         phone,
         email,
         registration_sha256,
+        short_name,
     )
     return bool(inserted)
 
@@ -75,7 +85,8 @@ async def change_phone(conn: Conn, customer_id: UUID, phone: str, changed_at: da
 async def get_customer(conn: Conn | asyncpg.Pool, customer_id: UUID) -> CustomerRow | None:
     """The customer's local copy, if registered."""
     row = await conn.fetchrow(
-        "SELECT customer_id, locale, phone, email FROM customers WHERE customer_id = $1", customer_id
+        "SELECT customer_id, locale, phone, email, short_name FROM customers WHERE customer_id = $1",
+        customer_id,
     )
     return CustomerRow(**dict(row)) if row else None
 
@@ -90,12 +101,17 @@ async def claim_deliveries(
     locale: str,
     deliveries: list[NewDelivery],
     now: datetime,
+    about_event_id: UUID | None = None,
 ) -> None:
-    """Insert PENDING deliveries; an (event, channel) already claimed is left as it is."""
+    """Insert PENDING deliveries; an (event, channel) already claimed is left as it is.
+
+    ``about_event_id``: the event a message to another customer is about (a transfer's recipient);
+    its ``source_event_id`` is then the message's own id, derived from the event's.
+    """
     await conn.executemany(
         "INSERT INTO deliveries(source_event_id, event_type, channel, customer_id, correlation_id, locale, "
-        "address, title, body, data, secret, secret_expires_at, created_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) "
+        "address, title, body, data, secret, secret_expires_at, created_at, about_event_id) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) "
         "ON CONFLICT (source_event_id, channel) DO NOTHING",
         [
             (
@@ -112,6 +128,7 @@ async def claim_deliveries(
                 d.secret,
                 d.secret_expires_at,
                 now,
+                about_event_id,
             )
             for d in deliveries
         ],

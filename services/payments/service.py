@@ -40,6 +40,7 @@ from services.payments.domain import (
     Wrong,
     capture_posting,
     check_iin,
+    funding_account,
     generate_code,
     hold_posting,
     mask_payer_name,
@@ -432,7 +433,7 @@ class PaymentsService:
                 provider=cmd.provider,
                 provider_account=cmd.provider_account,
             )
-            source = _funding_account(str(cmd.customer_id), cmd.funding)
+            source = funding_account(str(cmd.customer_id), DFunding(cmd.funding))
             # A card is held only once its issuer charged it (services/payments/cards.py).
             hold = 0 if cmd.funding == Funding.EXTERNAL_CARD else total
         elif isinstance(cmd, Purchase):
@@ -586,12 +587,13 @@ class PaymentsService:
     async def _wait(
         self, conn: Conn, p: dict[str, Any], cause: Envelope[Any] | None, **changes: Any
     ) -> Envelope[Any]:
+        """Wait for the provider, the issuer or the sagas: PENDING_PROVIDER (once; the status machine
+        has no PENDING_PROVIDER → PENDING_PROVIDER), and a PaymentPending saying so."""
         now = self.clock.now()
-        await store.update_payment(
-            conn,
-            p["payment_id"],
-            {"status": PaymentStatus.PENDING_PROVIDER.value, "updated_at": now, **changes},
-        )
+        if p["status"] != PaymentStatus.PENDING_PROVIDER:
+            changes["status"] = PaymentStatus.PENDING_PROVIDER.value
+            p["status"] = PaymentStatus.PENDING_PROVIDER
+        await store.update_payment(conn, p["payment_id"], {"updated_at": now, **changes})
         env = self._env(
             PaymentPending(
                 payment_id=p["payment_id"],
@@ -860,7 +862,7 @@ class PaymentsService:
         except RefundTooLarge as exc:
             return await self._reject(conn, env, ReasonCode.REFUND_EXCEEDS_PAYMENT, str(exc), cmd.payment_id)
         _, bonus_share = refund_split(paid, Money(p["bonus_amount"]), before, refund)
-        destination = _funding_account(str(p["customer_id"]), Funding(p["funding"]))
+        destination = funding_account(str(p["customer_id"]), DFunding(p["funding"]))
         now = self.clock.now()
         await store.apply_posting(
             conn, refund_posting(str(p["payment_id"]), destination, refund, bonus_share), now
@@ -1123,14 +1125,3 @@ def _commanded_by() -> dict[str, str | None]:
 
 def _before(moment: datetime | None, now: datetime) -> bool:
     return moment is not None and moment <= now
-
-
-def _funding_account(customer_id: str, funding: Funding) -> Account:
-    if funding in (Funding.GOLD, Funding.WALLET):
-        return CustomerAccount(customer_id, AccountType(funding.value))
-    return {
-        Funding.RED: SystemAccount.RED_FUNDING,
-        Funding.EXTERNAL_CARD: SystemAccount.EXTERNAL_CARDS,
-        Funding.CASH: SystemAccount.CASH_IN,
-        Funding.BONUS: SystemAccount.BONUS_FUNDING,
-    }[funding]

@@ -6,7 +6,15 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from services.payments.domain import AccountType, CustomerAccount, Posting, SystemAccount
+from services.payments.domain import (
+    AccountType,
+    CustomerAccount,
+    PaymentStatus,
+    Posting,
+    SystemAccount,
+    start,
+    transition,
+)
 from services.payments.domain.ledger import Account
 from shared.db import Conn
 from shared.trust import Origin
@@ -144,9 +152,14 @@ _PAYMENT_COLUMNS = frozenset(
 
 
 async def insert_payment(conn: Conn, fields: dict[str, Any]) -> None:
-    """Insert a payment row and its first status-history entry."""
+    """Insert a payment row and its first status-history entry.
+
+    The status must be one a payment starts in (the status machine's ``start``), else
+    ``IllegalStart`` and nothing is written.
+    """
     unknown = set(fields) - _PAYMENT_COLUMNS
     assert not unknown, unknown
+    start(PaymentStatus(fields["status"]))
     names = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
     await conn.execute(
@@ -159,9 +172,20 @@ async def insert_payment(conn: Conn, fields: dict[str, Any]) -> None:
 
 
 async def update_payment(conn: Conn, payment_id: UUID, fields: dict[str, Any]) -> None:
-    """Update columns of a payment; a changed ``status`` is appended to the history."""
+    """Update columns of a payment; a ``status`` is appended to the history.
+
+    A ``status`` must be a transition the status machine allows from the stored one (the row is
+    locked first), else ``IllegalTransition`` and nothing is written.
+    """
     unknown = set(fields) - _PAYMENT_COLUMNS
     assert not unknown, unknown
+    if "status" in fields:
+        current = await conn.fetchval(
+            "SELECT status FROM payments WHERE payment_id = $1 FOR UPDATE", payment_id
+        )
+        if current is None:
+            raise LookupError(f"no payment {payment_id}")
+        transition(PaymentStatus(current), PaymentStatus(fields["status"]))
     names = list(fields)
     sets = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, start=2))
     await conn.execute(

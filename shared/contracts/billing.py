@@ -15,7 +15,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, Field, model_validator
 
 from shared.contracts.base import Command, Event, Value
-from shared.contracts.common import Message, ReasonCode
+from shared.contracts.common import Merchant, Message, ReasonCode
 from shared.money import PositiveTiyn, Tiyn
 
 _CUSTOMER_ID = "The customer; the Kafka key."
@@ -142,6 +142,20 @@ class BillLine(Value):
     purchase_id: UUID = Field(description="The Red purchase plan (plan_id of RedPurchaseApproved).")
     part_no: int = Field(ge=1, le=4, description="Which of the four parts (4 = the last).")
     amount: Tiyn = Field(description="Amount of the part still due on this bill, in tiyn.")
+    # Optional (added after v1 shipped): what a customer recognises a purchase by. Absent on bills of
+    # plans made before billing kept them; consumers must cope without.
+    merchant: Merchant | None = Field(
+        default=None, description="Commerce channel of the purchase (from RedPurchaseRequested), if known."
+    )
+    partner_id: str | None = Field(
+        default=None, description="Partner id of a Kaspi QR or Travel purchase, if known."
+    )
+    purchased_on: date | None = Field(
+        default=None, description="Business date of the purchase (Asia/Almaty), if known."
+    )
+    parts_total: int | None = Field(
+        default=None, ge=1, le=4, description="How many parts the purchase was split into (4), if known."
+    )
 
 
 class BillIssued(Event):
@@ -328,3 +342,22 @@ class OverpaymentRefunded(Event):
     customer_id: UUID = Field(description=_CUSTOMER_ID)
     amount: PositiveTiyn = Field(description="Amount returned to Gold, in tiyn.")
     reason: OverpaymentReason = Field(description="Why the money was returned.")
+
+
+class BusinessDayClosed(Event):
+    """Billing finished a run of its end-of-day for one business date (on ``aqsha.billing.days``).
+
+    Keyed by the ISO business date. One per run: a re-run of a date (or a redelivered
+    ``RunBusinessDay``) emits another with the facts that run newly recorded (zero when nothing was
+    left to do). Its ``causation_id`` is the ``RunBusinessDay`` that asked for it, so the operator
+    who sent the command can wait for exactly this run (``aqsha billing run-day --wait``).
+    """
+
+    business_date: date = Field(description="The Asia/Almaty business date closed; the Kafka key.")
+    requested_by: str = Field(
+        min_length=1, max_length=64, description="Operator or scheduler that asked for the run."
+    )
+    accounts: int = Field(ge=0, description="Red accounts closed through the date.")
+    bills: int = Field(ge=0, description="Bills newly issued by this run.")
+    overdue: int = Field(ge=0, description="Overdue records newly made by this run.")
+    penalties: int = Field(ge=0, description="Penalties newly charged by this run.")

@@ -52,7 +52,7 @@ C = TypeVar("C", bound=Contract)
 
 def _build() -> list[Contract]:
     receipt = payments.Receipt(
-        receipt_number="R-2025-000001",
+        receipt_number="AQ-20250314-00000001",  # payments' format (services/payments/domain/receipts.py)
         created_at=T0,
         completed_at=T1,
         payer_masked="+7 701 *** ** 67",
@@ -328,7 +328,16 @@ def _build() -> list[Contract]:
             amount=2_925_001,
             penalty=0,
             carried_prepayment=0,
-            lines=[billing.BillLine(purchase_id=PLAN_ID, part_no=1, amount=2_925_001)],
+            lines=[
+                billing.BillLine(
+                    purchase_id=PLAN_ID,
+                    part_no=1,
+                    amount=2_925_001,
+                    merchant=Merchant.KASPI_MAGAZIN,
+                    purchased_on=date(2025, 3, 14),
+                    parts_total=4,
+                )
+            ],
         ),
         billing.BillOverdueRecorded(
             bill_id=BILL_ID,
@@ -374,6 +383,14 @@ def _build() -> list[Contract]:
             ),
         ),
         billing.BillPaid(bill_id=BILL_ID, customer_id=CUSTOMER_ID, paid_on=date(2025, 5, 3)),
+        billing.BusinessDayClosed(
+            business_date=date(2025, 3, 31),
+            requested_by="ops-cli",
+            accounts=3,
+            bills=2,
+            overdue=1,
+            penalties=1,
+        ),
         billing.LimitRestored(
             customer_id=CUSTOMER_ID,
             amount=11_700_001,

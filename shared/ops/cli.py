@@ -1,13 +1,17 @@
-"""The ``aqsha`` operator CLI: thin Typer wiring over ``shared.ops.kafka_tools`` and ``service_tools``.
+"""The ``aqsha`` operator CLI: thin Typer wiring over ``shared.ops.kafka_tools``, ``service_tools`` and
+``sim_tools``.
 
 Configuration comes from the environment (``shared.settings.Settings``: ``AQSHA_KAFKA_BOOTSTRAP``,
-``AQSHA_KAFKA_TOPIC_SUFFIX``, ``AQSHA_PG_DSN``...). Errors are one line on stderr with a non-zero
-exit code: 2 for bad input (nothing was done), 1 for operational failures. See docs/cli.md.
+``AQSHA_KAFKA_TOPIC_SUFFIX``, ``AQSHA_PG_DSN``...), filled in from the profile ``make run`` writes
+(``shared.ops.profile``), and overridden by ``--bootstrap``/``--dsn``. Errors are one line on stderr
+with a non-zero exit code: 2 for bad input (nothing was done), 1 for operational failures. See
+docs/cli.md.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Coroutine
 from pathlib import Path
@@ -15,7 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from shared.ops.common import EXIT_FAILURE, OpsError, dumps
+from shared.ops.common import EXIT_FAILURE, OpsError, dumps, table
 from shared.settings import Settings
 
 T = TypeVar("T")
@@ -29,16 +33,27 @@ app = typer.Typer(
 )
 topics_app = typer.Typer(help="Topics as code from the registry (shared/topics.py).", no_args_is_help=True)
 dlq_app = typer.Typer(help="Dead letters on <topic>.dlq: inspect and redrive.", no_args_is_help=True)
-billing_app = typer.Typer(help="Billing operations.", no_args_is_help=True)
+billing_app = typer.Typer(
+    help="Billing: the business day, bills and the bill calendar.", no_args_is_help=True
+)
 payments_app = typer.Typer(help="Payments: debt lookups and the read side.", no_args_is_help=True)
 notify_app = typer.Typer(help="Notify read side.", no_args_is_help=True)
+customer_app = typer.Typer(help="A customer across the services (read only).", no_args_is_help=True)
+bonus_app = typer.Typer(help="Bonus read side.", no_args_is_help=True)
+clock_app = typer.Typer(
+    help="The simulated clock of a development platform (AQSHA_CLOCK_FILE).", no_args_is_help=True
+)
 app.add_typer(topics_app, name="topics")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(billing_app, name="billing")
 app.add_typer(payments_app, name="payments")
 app.add_typer(notify_app, name="notify")
+app.add_typer(customer_app, name="customer")
+app.add_typer(bonus_app, name="bonus")
+app.add_typer(clock_app, name="clock")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
+CustomerArg = Annotated[str, typer.Argument(metavar="CUSTOMER", help="Customer id (UUID).")]
 
 
 def echo(line: str) -> None:
@@ -81,6 +96,112 @@ def _usage(call: Any, *args: Any, **kwargs: Any) -> Any:
         return call(*args, **kwargs)
     except OpsError as exc:
         raise fail(exc.message, exc.code) from None
+
+
+# ---------------------------------------------------------------------------------- configuration
+@app.callback()
+def configure(
+    ctx: typer.Context,
+    bootstrap: Annotated[
+        str | None,
+        typer.Option(
+            "--bootstrap",
+            metavar="HOST:PORT",
+            help="Kafka bootstrap servers; overrides AQSHA_KAFKA_BOOTSTRAP and the profile.",
+        ),
+    ] = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option("--dsn", metavar="DSN", help="PostgreSQL DSN; overrides AQSHA_PG_DSN and the profile."),
+    ] = None,
+    profile: Annotated[
+        Path | None,
+        typer.Option(
+            "--profile",
+            metavar="FILE",
+            help="The profile to read (default: AQSHA_PROFILE, else .run/aqsha.env here or in a parent "
+            "directory, as make run writes it).",
+        ),
+    ] = None,
+) -> None:
+    """Operator tools for the aqsha platform.
+
+    Settings: flags, then AQSHA_* variables, then the profile make run writes (.run/aqsha.env), then
+    the defaults. `aqsha config` shows what is in effect.
+    """
+    from shared.ops.profile import overlay, resolve_profile
+
+    resolved = _usage(resolve_profile, profile, os.environ)
+    if resolved.note:
+        typer.echo(f"aqsha: note: {resolved.note}", err=True)
+    applied = overlay(resolved.profile, os.environ, {"AQSHA_KAFKA_BOOTSTRAP": bootstrap, "AQSHA_PG_DSN": dsn})
+    saved = {name: os.environ.get(name) for name in applied}
+    os.environ.update({name: value for name, (value, _) in applied.items()})
+
+    def restore() -> None:  # the process's environment as it was (tests run many commands in one)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    ctx.call_on_close(restore)
+    ctx.obj = {"profile": resolved.profile, "applied": applied}
+
+
+#: What ``aqsha config`` shows: the settings the CLI's commands use.
+CONFIG_VARIABLES = (
+    ("AQSHA_KAFKA_BOOTSTRAP", "Kafka bootstrap servers"),
+    ("AQSHA_KAFKA_TOPIC_SUFFIX", "topic name suffix"),
+    ("AQSHA_KAFKA_SECURITY_PROTOCOL", "Kafka security protocol"),
+    ("AQSHA_KAFKA_SASL_USERNAME", "Kafka login"),
+    ("AQSHA_PG_DSN", "PostgreSQL"),
+    ("AQSHA_REDIS_URL", "Redis"),
+    ("AQSHA_CLOCK_FILE", "simulated clock"),
+    ("AQSHA_TRUST_SIGNING_KEY_FILE", "the operator's signing key"),
+    ("AQSHA_TRUST_KEYS_DIR", "keyring for send --as"),
+    ("AQSHA_TRUST_REGISTRY_FILE", "trust registry"),
+    ("AQSHA_GATEWAYS_URL", "simulated SMS and push gateways"),
+)
+
+
+@app.command("config")
+def config(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """The settings in effect and where each comes from: flag, environment, profile or default."""
+    from shared.ops.profile import mask_secrets
+
+    cfg = settings()
+    state = ctx.obj or {}
+    applied: dict[str, tuple[str, str]] = state.get("applied", {})
+    defaults = {
+        "AQSHA_KAFKA_BOOTSTRAP": cfg.kafka.bootstrap,
+        "AQSHA_KAFKA_TOPIC_SUFFIX": cfg.kafka.topic_suffix,
+        "AQSHA_KAFKA_SECURITY_PROTOCOL": cfg.kafka.security_protocol,
+        "AQSHA_PG_DSN": cfg.db.dsn,
+        "AQSHA_REDIS_URL": cfg.redis.url,
+    }
+    rows = []
+    for name, what in CONFIG_VARIABLES:
+        if name in applied:
+            source = applied[name][1]
+        elif name in os.environ:
+            source = "environment"
+        else:
+            source = "default"
+        value = os.environ.get(name, defaults.get(name))
+        rows.append({"variable": name, "what": what, "value": mask_secrets(name, value), "source": source})
+    profile = state.get("profile")
+    where = str(profile.path) if profile is not None else None
+    if as_json:
+        echo(dumps({"profile": where, "settings": rows}, indent=2))
+        return
+    echo(f"profile: {where or 'none'}")
+    echo(
+        table(
+            ["variable", "value", "from", "what"],
+            [[r["variable"], r["value"] or "-", r["source"], r["what"]] for r in rows],
+        )
+    )
 
 
 # ------------------------------------------------------------------------------------------- topics
@@ -205,14 +326,46 @@ def tail(
     follow: Annotated[
         bool, typer.Option("--follow/--no-follow", help="Keep waiting for new records.")
     ] = True,
+    partition: Annotated[
+        list[int] | None, typer.Option("--partition", "-p", min=0, help="Only this partition (repeatable).")
+    ] = None,
+    offset: Annotated[
+        int | None,
+        typer.Option(
+            "--offset",
+            "-o",
+            help="Start at this offset in each partition read; negative: that many records before the end.",
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Start at the first record written at or after WHEN: 2025-11-24T09:00 (Asia/Almaty unless "
+            "a zone is given) or a duration ago (15m, 2h, 1d).",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Decode and print records of a topic, money formatted. Starts at the end unless --from-beginning."""
-    from shared.ops.kafka_tools import tail as do_tail
+    """Decode and print records of a topic, money formatted.
 
+    Starts at the end unless --from-beginning, --offset or --since says where; --partition limits the
+    partitions read.
+    """
+    from shared.ops.common import base_topic
+    from shared.ops.kafka_tools import check_start, check_types
+    from shared.ops.kafka_tools import tail as do_tail
+    from shared.ops.sim_tools import parse_since
+
+    cfg = settings()
+    _usage(base_topic, topic, cfg.kafka.topic_suffix)  # a mistyped topic: usage error before connecting
+    _usage(check_types, type_ or ())
+    start = _usage(parse_since, since) if since is not None else None
+    _usage(check_start, from_beginning=from_beginning, offset=offset, since=start)
     count = run(
         do_tail(
-            settings().kafka,
+            cfg.kafka,
             topic,
             echo=echo,
             from_beginning=from_beginning,
@@ -221,6 +374,9 @@ def tail(
             limit=limit,
             follow=follow,
             as_json=as_json,
+            partitions=partition or (),
+            offset=offset,
+            since=start,
         )
     )
     if not as_json:
@@ -280,9 +436,19 @@ def dlq_redrive(
     Redriven letters are remembered (consumer group aqsha-ops-redrive on the .dlq topic), so
     `--all` twice does not resend. Consumers de-duplicate, so a resend is harmless anyway.
     """
-    from shared.ops.kafka_tools import Redriven, read_dlq, redrive, render_redriven, select_for_redrive
+    from shared.ops.common import base_topic
+    from shared.ops.kafka_tools import (
+        Redriven,
+        read_dlq,
+        redrive,
+        render_redriven,
+        require_selection,
+        select_for_redrive,
+    )
 
     cfg = settings()
+    _usage(base_topic, topic, cfg.kafka.topic_suffix)
+    _usage(require_selection, all_=all_, offset=offset, reasons=reason or ())  # before connecting
     view = run(read_dlq(cfg.kafka, topic))
     chosen = _usage(
         select_for_redrive,
@@ -321,14 +487,22 @@ def lag(
     all_partitions: Annotated[bool, typer.Option("--all-partitions", help="Also empty partitions.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Consumer lag per group and partition: committed offset vs end offset, for every registry group."""
+    """Consumer lag per group and partition: committed offset vs end offset, for every registry group.
+
+    --group also takes any other group on the broker: its lag on every registry topic (and .dlq) where
+    it has committed offsets.
+    """
+    from shared.ops.common import base_topic
     from shared.ops.kafka_tools import compute_lag, render_lag
 
-    rows, missing = run(compute_lag(settings().kafka, only_groups=group or (), only_topics=topic or ()))
+    cfg = settings()
+    for name in topic or ():
+        _usage(base_topic, name, cfg.kafka.topic_suffix)
+    rows, missing = run(compute_lag(cfg.kafka, only_groups=group or (), only_topics=topic or ()))
     if as_json:
         echo(dumps({"partitions": [r.as_dict() for r in rows], "missing_topics": missing}, indent=2))
     else:
-        echo(render_lag(rows, missing, all_partitions=all_partitions))
+        echo(render_lag(rows, missing, all_partitions=all_partitions, requested=group or ()))
 
 
 # ------------------------------------------------------------------------------------------ billing
@@ -339,35 +513,71 @@ def billing_run_day(
         bool, typer.Option("--direct", help="Run it here against the database instead of via Kafka.")
     ] = False,
     by: Annotated[str, typer.Option("--by", help="requested_by recorded with the run.")] = "ops-cli",
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait", help="Wait until billing has closed the day (BusinessDayClosed); print its counts."
+        ),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option(min=1, help="Seconds --wait waits for billing (then exit 1; the day still runs).")
+    ] = 120.0,
     as_json: JsonOpt = False,
 ) -> None:
     """Run billing's business day for DATE: produce RunBusinessDay, or with --direct run it in-process.
 
     Via Kafka the command is signed as the principal ops (AQSHA_TRUST_SIGNING_KEY_FILE, or ops.pem
-    of AQSHA_TRUST_KEYS_DIR).
+    of AQSHA_TRUST_KEYS_DIR). With --wait the command waits for billing's BusinessDayClosed on
+    aqsha.billing.days for exactly this command, and prints the bills, overdue records and penalties.
     """
     from shared.ops.kafka_tools import render_sent
     from shared.ops.service_tools import (
+        business_day_command,
         business_day_signer,
         parse_date,
+        render_day_closed,
         render_day_report,
+        run_day_and_wait,
         run_day_direct,
         run_day_via_kafka,
     )
 
     day = _usage(parse_date, business_date)
     cfg = settings()
+    _usage(business_day_command, day, by)  # a bad --by: usage error, nothing sent
     if direct:
         report = run(run_day_direct(cfg, day, by))
         echo(dumps(report) if as_json else render_day_report(report))
         return
     signer = _usage(business_day_signer, cfg)
+    if wait:
+        result = run(run_day_and_wait(cfg, day, by, signer, timeout_s=timeout))
+        if as_json:
+            echo(dumps(result, indent=2))
+        else:
+            echo(render_sent(result["sent"]))
+            echo(render_day_closed(result["closed"]))
+        return
     sent = run(run_day_via_kafka(cfg, day, by, signer))
     if as_json:
         echo(dumps(sent))
     else:
         echo(render_sent(sent))
         echo(f"billing will close business day {day.isoformat()} when it consumes the command")
+
+
+@billing_app.command("bills")
+def billing_bills(customer: CustomerArg, as_json: JsonOpt = False) -> None:
+    """Every bill issued to a customer, with its status and what is still owed.
+
+    PAID, OPEN or OVERDUE, the amount, the due date, the overdue and penalty dates and the purchase
+    parts. Read only (services/billing/queries.py).
+    """
+    from shared.ops.service_tools import customer_bills, parse_uuid, render_bills
+
+    cid = _usage(parse_uuid, customer)
+    found = run(customer_bills(settings(), cid))
+    echo(dumps(found, indent=2) if as_json else render_bills(found))
 
 
 @billing_app.command("calendar")
@@ -425,6 +635,40 @@ def payments_lookup(
 
 
 # ------------------------------------------------------------------------------------- read models
+@customer_app.command("show")
+def customer_show(customer: CustomerArg, as_json: JsonOpt = False) -> None:
+    """A customer at a glance: balances, bonus, Kaspi Red, open bills, what is outstanding.
+
+    Kaspi Gold and Wallet, the bonus balance, the Red limit and available amount, open bills with their
+    due dates, the outstanding amount and penalties: one read-only snapshot of payments', bonus' and
+    billing's own read models (their queries.py).
+    """
+    from shared.ops.service_tools import customer_view, parse_uuid, render_customer
+
+    cid = _usage(parse_uuid, customer)
+    view = run(customer_view(settings(), cid))
+    echo(dumps(view, indent=2) if as_json else render_customer(view))
+
+
+@bonus_app.command("history")
+def bonus_history(
+    customer: CustomerArg,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N entries (newest first).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A customer's bonus balance and ledger, newest first.
+
+    Accruals, reversals, redemptions and restorations, with the rule and the balance after each. Read
+    only (services/bonus/queries.py).
+    """
+    from shared.ops.service_tools import bonus_history as read_history
+    from shared.ops.service_tools import parse_uuid, render_bonus_history
+
+    cid = _usage(parse_uuid, customer)
+    found = run(read_history(settings(), cid, limit))
+    echo(dumps(found, indent=2) if as_json else render_bonus_history(found))
+
+
 @payments_app.command("history")
 def payments_history(
     customer: Annotated[str, typer.Argument(help="Customer id (UUID).")],
@@ -454,27 +698,162 @@ def notify_inbox(
 
 @app.command()
 def receipt(
-    number: Annotated[str, typer.Argument(help="Receipt number, e.g. R-2026-000001.")],
+    number: Annotated[str, typer.Argument(help="Receipt number: AQ-YYYYMMDD-NNNNNNNN or RED-<16 hex>.")],
     output: Annotated[
         Path | None, typer.Option("-o", "--output", help="PDF path (default NUMBER.pdf).")
     ] = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Fetch a receipt as PDF."""
     from shared.ops.service_tools import fetch_receipt
 
     path = output or Path(f"{number}.pdf")
     size = run(fetch_receipt(settings(), number, path))
-    echo(f"wrote receipt {number} to {path} ({size} bytes)")
+    if as_json:
+        echo(dumps({"receipt_number": number, "path": str(path), "bytes": size}))
+    else:
+        echo(f"wrote receipt {number} to {path} ({size} bytes)")
 
 
 @app.command()
-def reconcile() -> None:
+def reconcile(as_json: JsonOpt = False) -> None:
     """Cross-service reconciliation report (exit 0 clean, 1 discrepancies)."""
-    from shared.ops.reconcile import run_reconcile
+    from shared.ops.reconcile import reconcile_report
 
-    raise typer.Exit(asyncio.run(run_reconcile(Settings())))
+    report = run(reconcile_report(settings()))
+    echo(dumps(report.as_dict(), indent=2) if as_json else report.render())
+    raise typer.Exit(0 if report.clean else 1)
 
 
-def main() -> None:
-    """Entry point of the ``aqsha`` console script."""
-    app()
+# ------------------------------------------------------------------------------------ the simulation
+@clock_app.command("show")
+def clock_show(as_json: JsonOpt = False) -> None:
+    """The simulated time every service reads now, its business date and the 20:00 cut-off."""
+    from shared.ops.sim_tools import clock_file, clock_state, render_clock
+
+    path = _usage(clock_file, settings())
+    state = _usage(clock_state, path)
+    echo(dumps(state) if as_json else render_clock(state))
+
+
+@clock_app.command("set")
+def clock_set(
+    when: Annotated[
+        str,
+        typer.Argument(
+            metavar="WHEN",
+            help="2025-11-24 (00:00) or 2025-11-24T19:59[:SS], Asia/Almaty unless a zone is given.",
+        ),
+    ],
+    backwards: Annotated[
+        bool, typer.Option("--backwards", help="Allow moving the clock back in time.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the simulated clock of every service to WHEN (it runs on from there)."""
+    from shared.ops.sim_tools import clock_file, parse_moment, render_clock, set_clock
+
+    path = _usage(clock_file, settings())
+    target = _usage(parse_moment, when)
+    state = _usage(set_clock, path, target, backwards=backwards)
+    echo(dumps(state) if as_json else render_clock(state))
+
+
+@clock_app.command("advance")
+def clock_advance(
+    duration: Annotated[
+        str, typer.Argument(metavar="DURATION", help="How far forward: 90m, 3h, 2d, 1w, 1d12h.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Move the simulated clock of every service forward by DURATION."""
+    from shared.ops.sim_tools import advance_clock, clock_file, parse_duration, render_clock
+
+    path = _usage(clock_file, settings())
+    delta = _usage(parse_duration, duration)
+    state = _usage(advance_clock, path, delta)
+    echo(dumps(state) if as_json else render_clock(state))
+
+
+@app.command("sms")
+def sms(
+    phone: Annotated[
+        str | None, typer.Argument(metavar="PHONE", help="Only the SMS to this phone (+77011234567).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Only the newest N.")] = None,
+    code: Annotated[
+        bool, typer.Option("--code", help="Print only the one-time code of the newest SMS carrying one.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The SMS make run's simulated gateway received: what the customer's phone shows.
+
+    One-time codes, 3-D Secure codes and texts, oldest first. Only on a development platform
+    (AQSHA_GATEWAYS_URL, from make run's profile).
+    """
+    from shared.ops.sim_tools import gateways_url, last_code, read_sms, render_sms
+
+    settings()
+    url = _usage(gateways_url, os.environ)
+    messages = run(read_sms(url, phone))
+    if limit is not None:
+        messages = messages[-limit:]
+    if code:
+        found = last_code(messages)
+        if found is None:
+            raise fail(f"no SMS with a one-time code{' to ' + phone if phone else ''}")
+        echo(dumps({"code": found}) if as_json else found)
+        return
+    echo(dumps(messages, indent=2) if as_json else render_sms(messages, phone))
+
+
+#: Options of the whole CLI that may also be written after the command (``aqsha reconcile --dsn X``).
+GLOBAL_OPTIONS = ("--bootstrap", "--dsn", "--profile")
+
+
+def hoist_global_options(argv: list[str]) -> list[str]:
+    """``argv`` with the global options and their values moved before the command, where Click wants them."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            rest += argv[i:]
+            break
+        name = arg.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS:
+            if "=" in arg or i + 1 >= len(argv):
+                front.append(arg)
+                i += 1
+            else:
+                front += argv[i : i + 2]
+                i += 2
+            continue
+        rest.append(arg)
+        i += 1
+    return front + rest
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``aqsha`` console script: usage errors, too, are one line on stderr."""
+    # Typer 0.29 vendors Click (typer._click); its exceptions are Click's (pinned in uv.lock).
+    from typer._click import exceptions as click
+
+    command = typer.main.get_command(app)
+    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    try:
+        code = command.main(args=args, prog_name="aqsha", standalone_mode=False)
+    except click.NoArgsIsHelpError as exc:
+        exc.show()
+        code = 2
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "aqsha"
+        typer.echo(f"aqsha: error: {exc.format_message()} (see `{where} --help`)", err=True)
+        code = exc.exit_code
+    except click.ClickException as exc:
+        typer.echo(f"aqsha: error: {exc.format_message()}", err=True)
+        code = exc.exit_code
+    except typer.Abort:
+        code = 130
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
+from pathlib import PurePath
 from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
 
 from shared.settings import KafkaSettings
-from shared.topics import DAY_MS, DLQ_SUFFIX, FOREVER, MINUTE_MS, TopicSpec, topic_by_name
+from shared.topics import DAY_MS, DLQ_SUFFIX, FOREVER, MINUTE_MS, TopicSpec, all_topics, topic_by_name
 
 #: Exit code of a usage or validation error (nothing was done).
 EXIT_USAGE = 2
@@ -43,7 +45,7 @@ def jsonable(value: Any) -> Any:
         return [jsonable(v) for v in value]
     if isinstance(value, (datetime, date)):
         return value.isoformat()
-    if isinstance(value, (UUID, Decimal)):
+    if isinstance(value, (UUID, Decimal, PurePath)):
         return str(value)
     if isinstance(value, Enum):
         return jsonable(value.value)
@@ -109,9 +111,18 @@ def base_topic(name: str, suffix: str = "") -> TopicSpec:
     try:
         return topic_by_name(candidate)
     except KeyError:
+        hint = did_you_mean(candidate, [spec.name for spec in all_topics(include_dlq=True)])
         raise OpsError(
-            f"unknown topic {name!r} (see `aqsha topics list` for the registry)", EXIT_USAGE
+            f"unknown topic {name!r}{hint} (see `aqsha topics list` for the registry)", EXIT_USAGE
         ) from None
+
+
+def did_you_mean(given: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``known`` (case-insensitive), or ``""``."""
+    names = list(known)
+    by_lower = {n.lower(): n for n in names}
+    close = difflib.get_close_matches(given.lower(), list(by_lower), n=1, cutoff=0.6)
+    return f"; did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def kafka_client_kwargs(settings: KafkaSettings, role: str) -> dict[str, Any]:

@@ -1093,39 +1093,33 @@ class Demo:
 
     # -- the summary
     async def summary(self) -> None:
-        """Balances, bonus, bills, notifications and each customer's inbox in their language."""
-        from services.billing import queries as billing_q
+        """Each customer as ``aqsha customer show`` and ``aqsha billing bills`` print them (the services'
+        own read models), then notifications and each customer's inbox in their language."""
         from services.notify import queries as notify_q
+        from shared.ops.common import OpsError
+        from shared.ops.service_tools import customer_bills, customer_view, render_bills, render_customer
 
         assert self.pool is not None
         self.say("\n══ summary " + "═" * 80)
-        billing_pool = await create_pool(self.platform.dsn, "billing", min_size=1, max_size=1)
+        settings = self.platform.settings()
         notify_pool = await create_pool(self.platform.dsn, "notify", min_size=1, max_size=1)
         try:
             for cust in CUSTOMERS:
+                self.say(f"\n{cust.name} ({cust.locale.value}, tariff {cust.tariff.value})")
+                view = await customer_view(settings, cust.id)
+                self.say("\n".join(f"  {line}" for line in render_customer(view).splitlines()[1:]))
                 gold = await self.sql(
                     "SELECT balance FROM payments.accounts WHERE customer_id=$1 AND kind='GOLD'", cust.id
                 )
-                bonus = await self.sql("SELECT balance FROM bonus.balances WHERE customer_id = $1", cust.id)
-                self.say(f"\n{cust.name} ({cust.locale.value}, tariff {cust.tariff.value})")
-                self.say(f"  Kaspi Gold {fmt_tiyn(gold or 0)} · bonus {fmt_tiyn(bonus or 0)}")
-                red = await billing_q.account_summary(billing_pool, cust.id)
-                if red is not None:
-                    self.say(
-                        f"  Kaspi Red: available {fmt_tiyn(red['available'])} of {fmt_tiyn(red['limit'])}, "
-                        f"outstanding {fmt_tiyn(red['outstanding'])}"
-                    )
-                    for bill in await billing_q.bills(billing_pool, cust.id):
-                        flags = []
-                        if bill["overdue_since"]:
-                            flags.append(f"overdue since {bill['overdue_since']:%d.%m}")
-                        if bill["penalty_charged"]:
-                            flags.append(f"penalty {fmt_tiyn(bill['penalty_charged'])}")
-                        due = bill["due_at"].astimezone(ALMATY)
-                        self.say(
-                            f"    bill {bill['statement_date']:%d.%m.%Y}: {fmt_tiyn(bill['amount'])}, "
-                            f"due {due:%d.%m %H:%M}" + (f" ({', '.join(flags)})" if flags else "")
-                        )
+                self.checks.equal(
+                    f"{cust.first_name}: `aqsha customer show` has the account's Kaspi Gold",
+                    view["accounts"]["GOLD"],
+                    gold,
+                )
+                if view["red"] is not None:
+                    with contextlib.suppress(OpsError):
+                        bills = render_bills(await customer_bills(settings, cust.id)).splitlines()[1:]
+                        self.say("\n".join(f"  {line}" for line in bills))
                 messages = await notify_q.inbox(notify_pool, cust.id, limit=200)
                 self.say(f"  inbox: {len(messages)} messages")
                 for m in reversed(messages):
@@ -1145,7 +1139,6 @@ class Demo:
             )
             await self.reconcile()
         finally:
-            await billing_pool.close()
             await notify_pool.close()
 
     def expect_whole_story(self, messages: list[Any]) -> None:

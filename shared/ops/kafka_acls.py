@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from shared.topics import (
+    BILLING_DAYS,
     EXTERNAL_PRINCIPALS,
     PAYMENTS_EVENTS,
     PRINCIPALS,
@@ -48,8 +49,9 @@ OPERATORS_USER: Final = "aqsha-operators"
 KEDA_USER: Final = "aqsha-keda"
 #: Consumer group of ``aqsha dlq`` (``shared.ops.kafka_tools.REDRIVE_GROUP``; a unit test checks).
 REDRIVE_GROUP: Final = "aqsha-ops-redrive"
-#: Topics the operators read replies on, without a group: ``aqsha payments lookup`` (DebtLookedUp).
-OPS_REPLY_TOPICS: Final = (PAYMENTS_EVENTS.name,)
+#: Topics the operators read replies on, without a group: ``aqsha payments lookup`` (DebtLookedUp) and
+#: ``aqsha billing run-day --wait`` (BusinessDayClosed).
+OPS_REPLY_TOPICS: Final = (PAYMENTS_EVENTS.name, BILLING_DAYS.name)
 
 WRITE: Final = ("Describe", "Write")
 READ: Final = ("Describe", "Read")

@@ -29,7 +29,7 @@ from shared.contracts.envelope import (
     envelope_headers,
     new_envelope,
 )
-from shared.contracts.registry import contract_for
+from shared.contracts.registry import CONTRACTS, contract_for
 from shared.kafka import (
     DLQ_ATTEMPTS,
     DLQ_ERROR,
@@ -46,6 +46,7 @@ from shared.ops.common import (
     EXIT_USAGE,
     OpsError,
     base_topic,
+    did_you_mean,
     dumps,
     fmt_retention,
     kafka_client_kwargs,
@@ -239,13 +240,19 @@ def operator_signer(
     """The key an operator command signs with; ``OpsError`` (2) when there is none or it is unusable.
 
     The key is ``key_file`` (``--key``), else ``AQSHA_TRUST_SIGNING_KEY_FILE``, else, when
-    ``principal`` is named, ``<AQSHA_TRUST_KEYS_DIR>/<principal>.pem`` (a development keyring). The
+    ``principal`` is named, ``<AQSHA_TRUST_KEYS_DIR>/<principal>.pem`` (a development keyring). A
+    keyring's ``<principal>.pem`` also wins over a signing key file named after another principal
+    (``make run``'s profile sets both: ``ops.pem`` for the operator, the keyring for ``--as``). The
     principal is ``principal`` (``--as``), else the key file's stem (``ops.pem`` signs as ``ops``).
     When a trust registry is configured the key must be in it: consumers refuse any other.
     """
-    path = key_file or trust.signing_key_file
-    if path is None and principal is not None and trust.keys_dir is not None:
-        path = Path(trust.keys_dir) / f"{principal}.pem"
+    path = key_file
+    if path is None:
+        path = trust.signing_key_file
+        if principal is not None and trust.keys_dir is not None:
+            own = Path(trust.keys_dir) / f"{principal}.pem"
+            if path is None or (Path(path).stem != principal and own.is_file()):
+                path = own
     if path is None:
         how = f"set {SIGNING_KEY_ENV}" + (" or pass --key FILE" if key_option else "")
         if key_option and trust.keys_dir is not None:
@@ -337,7 +344,7 @@ def prepare(
     model = contract_for(type_name, version)
     if model is None:
         known = contract_for(type_name)
-        hint = f" (known up to v{known.VERSION})" if known is not None else ""
+        hint = f" (known up to v{known.VERSION})" if known is not None else did_you_mean(type_name, CONTRACTS)
         raise OpsError(
             f"unknown contract type {type_name!r}{' v' + str(version) if version else ''}{hint}", EXIT_USAGE
         )
@@ -653,6 +660,53 @@ async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> list[TopicParti
     return [TopicPartition(topic, p) for p in range(count)]
 
 
+def check_types(types: Iterable[str]) -> None:
+    """``OpsError`` (usage) for a contract type no topic carries, with the closest known one."""
+    for name in types:
+        if name not in CONTRACTS:
+            raise OpsError(f"unknown contract type {name!r}{did_you_mean(name, CONTRACTS)}", EXIT_USAGE)
+
+
+def check_start(*, from_beginning: bool, offset: int | None, since: datetime | None) -> None:
+    """At most one start position (``--from-beginning``, ``--offset``, ``--since``); ``OpsError`` (usage)."""
+    given = [name for name, on in (("--from-beginning", from_beginning), ("--offset", offset is not None),
+                                   ("--since", since is not None)) if on]  # fmt: skip
+    if len(given) > 1:
+        raise OpsError(f"choose one start position: {' or '.join(given)}", EXIT_USAGE)
+
+
+async def _seek_start(
+    consumer: AIOKafkaConsumer,
+    tps: Sequence[TopicPartition],
+    *,
+    from_beginning: bool,
+    offset: int | None,
+    since: datetime | None,
+) -> None:
+    """Position every partition: the log start, an offset (negative: that many before the end), the
+    first record at or after ``since`` (its timestamp), or the end."""
+    if from_beginning:
+        await consumer.seek_to_beginning(*tps)
+        return
+    if offset is None and since is None:
+        await consumer.seek_to_end(*tps)
+        return
+    starts = await consumer.beginning_offsets(list(tps))
+    ends = await consumer.end_offsets(list(tps))
+    if since is not None:
+        found = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
+        for tp in tps:
+            hit = found.get(tp)
+            # No record that late: None (Kafka), or a timestamp of -1 (Tansu): start at the end.
+            late_enough = hit is not None and hit.timestamp >= 0
+            consumer.seek(tp, hit.offset if late_enough and hit is not None else ends[tp])
+        return
+    assert offset is not None
+    for tp in tps:
+        wanted = ends[tp] + offset if offset < 0 else offset
+        consumer.seek(tp, min(max(wanted, starts[tp]), ends[tp]))
+
+
 async def tail(
     settings: KafkaSettings,
     topic: str,
@@ -664,24 +718,38 @@ async def tail(
     limit: int | None = None,
     follow: bool = True,
     as_json: bool = False,
+    partitions: Sequence[int] = (),
+    offset: int | None = None,
+    since: datetime | None = None,
 ) -> int:
     """Print decoded records of ``topic`` (registry or concrete name); return how many were printed.
 
-    Starts at the end (only new records) unless ``from_beginning``; ``follow=False`` stops at the
-    end offsets taken when it started. Records of different partitions interleave; each
-    partition's are in order.
+    Starts at the end (only new records) unless ``from_beginning``, an ``offset`` (in each partition
+    read; negative: that many records before the end, as kcat's ``-o -N``) or ``since`` (the first
+    record whose timestamp is at or after it); ``partitions`` limits the partitions read.
+    ``follow=False`` stops at the end offsets taken when it started. Records of different
+    partitions interleave; each partition's are in order.
     """
     spec = base_topic(topic, settings.topic_suffix)
+    check_types(types)
+    check_start(from_beginning=from_beginning, offset=offset, since=since)
     name = resolve(spec.name, settings.topic_suffix)
     consumer = await _consumer(settings, "tail")
     printed = 0
     try:
         tps = await _partitions(consumer, name)
+        if partitions:
+            missing = sorted(set(partitions) - {tp.partition for tp in tps})
+            if missing:
+                raise OpsError(
+                    f"{name} has partitions 0..{len(tps) - 1}; no partition "
+                    f"{', '.join(str(p) for p in missing)}",
+                    EXIT_USAGE,
+                )
+            tps = [tp for tp in tps if tp.partition in set(partitions)]
         consumer.assign(tps)
-        if from_beginning:
-            await consumer.seek_to_beginning(*tps)
-        else:
-            await consumer.seek_to_end(*tps)
+        await _seek_start(consumer, tps, from_beginning=from_beginning, offset=offset, since=since)
+        since_ms = int(since.timestamp() * 1000) if since is not None else None
         ends = await consumer.end_offsets(tps)
         while True:
             if not follow:
@@ -692,6 +760,8 @@ async def tail(
             for tp in sorted(batch, key=lambda t: t.partition):
                 for record in batch[tp]:
                     if not follow and record.offset >= ends[tp]:
+                        continue
+                    if since_ms is not None and record.timestamp is not None and record.timestamp < since_ms:
                         continue
                     item = to_item(record)
                     if not matches(item, customer=customer, types=types):
@@ -948,6 +1018,12 @@ def redrive_headers(letter: DeadLetter, now: datetime) -> list[tuple[str, bytes]
     return kept
 
 
+def require_selection(*, all_: bool, offset: int | None, reasons: Sequence[str]) -> None:
+    """``OpsError`` (usage) unless a redrive says what to send: checked before connecting to Kafka."""
+    if not all_ and offset is None and not reasons:
+        raise OpsError("say what to redrive: --all, --offset N [--partition P] or --reason R", EXIT_USAGE)
+
+
 def select_for_redrive(
     view: DlqView,
     *,
@@ -958,8 +1034,7 @@ def select_for_redrive(
     include_redriven: bool,
 ) -> list[DeadLetter]:
     """The dead letters a redrive would send; at least one of all/offset/reason must be given."""
-    if not all_ and offset is None and not reasons:
-        raise OpsError("say what to redrive: --all, --offset N [--partition P] or --reason R", EXIT_USAGE)
+    require_selection(all_=all_, offset=offset, reasons=reasons)
     chosen = []
     for d in view.letters:
         if d.redriven and not include_redriven:
@@ -1112,19 +1187,35 @@ class LagRow:
 async def compute_lag(
     settings: KafkaSettings, *, only_groups: Sequence[str] = (), only_topics: Sequence[str] = ()
 ) -> tuple[list[LagRow], list[str]]:
-    """Lag rows for every registry group (optionally filtered) and the topics that do not exist."""
+    """Lag rows for every registry group (optionally filtered) and the topics that do not exist.
+
+    A group the registry does not know (a tool's, a migration's, another team's) is looked up on the
+    broker: its lag is shown on every registry topic and dead-letter topic where it has committed
+    offsets (or on ``only_topics``).
+    """
     wanted_topics = {base_topic(t, settings.topic_suffix).name for t in only_topics}
+    registry = group_topics()
     plan = [
-        (g, [t for t in topics if not wanted_topics or t in wanted_topics])
-        for g, topics in group_topics()
+        (g, [t for t in topics if not wanted_topics or t in wanted_topics], False)
+        for g, topics in registry
         if not only_groups or g in only_groups
     ]
-    if only_groups and not plan:
-        known = ", ".join(g for g, _ in group_topics())
-        raise OpsError(f"unknown group(s) {', '.join(only_groups)} (known: {known})", EXIT_USAGE)
+    others = [g for g in dict.fromkeys(only_groups) if g not in {name for name, _ in registry}]
+    if others:
+        on_broker = await list_groups(settings)
+        absent = [g for g in others if g not in on_broker]
+        if absent:
+            known = sorted({*on_broker, *(name for name, _ in registry)})
+            raise OpsError(
+                f"no consumer group {absent[0]!r} on the broker{did_you_mean(absent[0], known)} "
+                f"(known: {', '.join(known)})",
+                EXIT_USAGE,
+            )
+        every = [t.name for t in all_topics(include_dlq=True) if not wanted_topics or t.name in wanted_topics]
+        plan += [(g, every, True) for g in others]
     rows: list[LagRow] = []
     missing: set[str] = set()
-    for group, topics in plan:
+    for group, topics, discovered in plan:
         consumer = await _consumer(settings, "lag", group=group)
         try:
             existing = await _broker_topics(consumer)
@@ -1143,16 +1234,42 @@ async def compute_lag(
         finally:
             await consumer.stop()
         for tp, c in zip(tps, committed, strict=True):
+            if discovered and c is None:
+                continue  # a group outside the registry: only where it has committed something
             rows.append(LagRow(group, tp.topic, tp.partition, c, starts[tp], ends[tp]))
     return rows, sorted(missing)
 
 
-def render_lag(rows: Sequence[LagRow], missing: Sequence[str], *, all_partitions: bool = False) -> str:
+async def list_groups(settings: KafkaSettings) -> set[str]:
+    """Every consumer group the broker lists (that these credentials may describe)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings, "groups"))
+    try:
+        await asyncio.wait_for(admin.start(), TIMEOUT_S)
+        listed = await asyncio.wait_for(admin.list_consumer_groups(), TIMEOUT_S)
+    except Exception as exc:
+        raise OpsError(f"cannot list the consumer groups at {settings.bootstrap}: {exc!r}") from None
+    finally:
+        await admin.close()
+    return {str(entry[0]) for entry in listed}
+
+
+def render_lag(
+    rows: Sequence[LagRow],
+    missing: Sequence[str],
+    *,
+    all_partitions: bool = False,
+    requested: Sequence[str] = (),
+) -> str:
     """Per group: partitions with records (or every partition) and the group's total lag."""
     out: list[str] = []
     groups: dict[str, list[LagRow]] = {}
     for r in rows:
         groups.setdefault(r.group, []).append(r)
+    for group in requested:
+        if group not in groups:
+            out += [f"{group}: no committed offsets on these topics", ""]
     for group, grows in groups.items():
         total = sum(r.lag for r in grows)
         shown = [r for r in grows if all_partitions or r.end > 0 or r.committed is not None]

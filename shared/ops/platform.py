@@ -28,6 +28,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -40,7 +41,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -59,6 +60,15 @@ from shared.kafka import ensure_topics
 from shared.ops.common import kafka_client_kwargs
 from shared.ops.devsecrets import SECRET_VARIABLES, write_dev_secrets
 from shared.ops.kafka_tools import compute_lag, consumer_groups
+from shared.ops.profile import (
+    GATEWAYS_ENV,
+    PROFILE_ENV,
+    PROFILE_NAME,
+    RUN_DIR,
+    mask_secrets,
+    remove_profile,
+    write_profile,
+)
 from shared.settings import DatabaseSettings, KafkaSettings, RedisSettings, Settings, TrustSettings
 from shared.topics import TOPICS
 
@@ -69,6 +79,23 @@ SERVICES: tuple[str, ...] = ("payments", "bonus", "billing", "notify")
 SCHEMAS: dict[str, str] = {name: name for name in SERVICES}
 #: Service name → its consumer group (and inbox group), from the services' settings.
 GROUPS: dict[str, str] = consumer_groups()
+
+
+#: Caller variables ``make run`` never hands to a service: each service has its own name, port and
+#: consumer group (one value would give all four the same), signs with its own key from the run's
+#: keyring (an operator's AQSHA_TRUST_SIGNING_KEY_FILE would make it sign as the operator), and the
+#: CLI's profile is the CLI's.
+PASSED_THROUGH_NEVER: frozenset[str] = frozenset(
+    {
+        "AQSHA_SERVICE",
+        "AQSHA_HTTP_PORT",
+        "AQSHA_GROUP",
+        "AQSHA_CONSUMER_GROUP",
+        "AQSHA_TRUST_SIGNING_KEY_FILE",
+        PROFILE_ENV,
+        GATEWAYS_ENV,
+    }
+)
 
 
 # -- infrastructure ---------------------------------------------------------------------------------
@@ -172,6 +199,12 @@ async def recreate_database(admin_dsn: str, database: str) -> str:
 
 
 # -- simulated gateways -----------------------------------------------------------------------------
+def _national(recipient: str) -> str:
+    """The last ten digits of a phone number (the recipient itself when it has fewer)."""
+    digits = "".join(ch for ch in recipient if ch.isdigit())
+    return digits[-10:] if len(digits) >= 10 else recipient
+
+
 @dataclass
 class Gateways:
     """notify's push and SMS webhooks (HTTP) and SMTP relay, recording what they receive.
@@ -224,6 +257,23 @@ class Gateways:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
+            def do_GET(self) -> None:
+                # Reading what the gateways received: ``aqsha sms`` (the customer's phone, simulated).
+                parts = urlsplit(self.path)
+                kind = parts.path.rstrip("/").rsplit("/", 1)[-1]
+                if kind not in ("sms", "push"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                wanted = parse_qs(parts.query).get("to", [None])[0]
+                body = json.dumps(gateways.received(kind, to=wanted), ensure_ascii=False).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
@@ -265,6 +315,23 @@ class Gateways:
             "AQSHA_SMTP_HOST": LOOPBACK,
             "AQSHA_SMTP_PORT": str(self.smtp_port),
         }
+
+    @property
+    def running(self) -> bool:
+        """The webhook server is started."""
+        return self._http is not None
+
+    def received(self, kind: str, *, to: str | None = None) -> list[dict[str, Any]]:
+        """What the SMS (``kind="sms"``) or push gateway received, oldest first; ``to`` filters by recipient.
+
+        A phone matches by its last ten digits, so ``+77011234567`` and ``87011234567`` are one phone.
+        """
+        with self.lock:
+            messages = list(self.sms if kind == "sms" else self.push)
+        if to is not None:
+            wanted = _national(to)
+            messages = [m for m in messages if _national(str(m.get("to", ""))) == wanted]
+        return [{k: v for k, v in m.items() if k != "_key"} for m in messages]
 
     def sms_to(self, phone: str) -> list[dict[str, Any]]:
         """Every SMS sent to ``phone``, oldest first."""
@@ -394,6 +461,47 @@ class Platform:
         """Where each service's log goes."""
         return self.run_dir / "logs"
 
+    @property
+    def profile_path(self) -> Path:
+        """The CLI's profile of this run (``shared.ops.profile``): ``<run dir>/aqsha.env``."""
+        return self.run_dir / PROFILE_NAME
+
+    def profile_env(self) -> dict[str, str]:
+        """What the ``aqsha`` CLI needs to drive this platform, as ``AQSHA_*`` variables.
+
+        The broker (and the tools' login on a compose broker), the run's database, Redis, the clock
+        file, the run's keyring (the operator signs as ``ops``; ``--as PRINCIPAL`` picks another key of
+        the keyring) and the simulated gateways.
+        """
+        root = Path.cwd()
+        env = {"AQSHA_KAFKA_BOOTSTRAP": self.endpoints.kafka}
+        if self.topic_suffix:
+            env["AQSHA_KAFKA_TOPIC_SUFFIX"] = self.topic_suffix
+        env.update(self.endpoints.kafka_auth.get("", {}))
+        env.update(
+            {
+                "AQSHA_PG_DSN": self.dsn,
+                "AQSHA_REDIS_URL": self.endpoints.redis_url,
+                "AQSHA_REDIS_PREFIX": self.redis_prefix,
+                "AQSHA_CLOCK_FILE": str((root / self.clock_file).resolve()),
+            }
+        )
+        keys_dir = self.secrets.get("AQSHA_TRUST_KEYS_DIR")
+        if keys_dir:
+            keys = (root / keys_dir).resolve()
+            env["AQSHA_TRUST_KEYS_DIR"] = str(keys)
+            env["AQSHA_TRUST_SIGNING_KEY_FILE"] = str(keys / "ops.pem")
+        registry = self.secrets.get("AQSHA_TRUST_REGISTRY_FILE")
+        if registry:
+            env["AQSHA_TRUST_REGISTRY_FILE"] = str((root / registry).resolve())
+        if self.gateways.running:
+            env[GATEWAYS_ENV] = self.gateways.base_url
+        return env
+
+    def write_profile(self) -> Path:
+        """Write the CLI's profile of this run (removed again by ``make run`` when it stops)."""
+        return write_profile(self.profile_path, self.profile_env(), pid=os.getpid())
+
     def settings(self, **changes: Any) -> Settings:
         """Client settings for this platform (demo, CLI, auditors)."""
         return Settings(
@@ -409,8 +517,13 @@ class Platform:
         )
 
     def env(self) -> dict[str, str]:
-        """The environment every service process gets."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AQSHA_")}
+        """The environment every service process gets.
+
+        The caller's ``AQSHA_*`` settings pass through (an OTP threshold, the bonus switch-over date,
+        a log level ...), except those that belong to one process (``PASSED_THROUGH_NEVER``); the
+        platform's own endpoints, clock, keys and gateways then win over anything the caller set.
+        """
+        env = {k: v for k, v in os.environ.items() if k not in PASSED_THROUGH_NEVER}
         env.update(
             {
                 "AQSHA_KAFKA_BOOTSTRAP": self.endpoints.kafka,
@@ -669,7 +782,12 @@ async def run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(sig, stop.set)
     use_compose = not args.local and await asyncio.to_thread(compose_available)
     endpoints = await asyncio.to_thread(compose_endpoints if use_compose else local_endpoints)
-    platform = Platform(endpoints, database=args.database, run_dir=args.run_dir)
+    # A run in another database is another platform: its own Redis keys too (a shared Redis is cleared
+    # of this run's prefix only).
+    prefix = "aqsha:run:" if args.database == "aqsha_run" else f"aqsha:{args.database}:"
+    platform = Platform(
+        endpoints, database=args.database, run_dir=args.run_dir.resolve(), redis_prefix=prefix
+    )
     code = 0
     try:
         _say("aqsha: infrastructure")
@@ -682,6 +800,18 @@ async def run(args: argparse.Namespace) -> int:
         for name, proc in platform.services.items():
             health = f"http://{LOOPBACK}:{proc.http_port}/health/ready"
             _say(f"  {name:<9} pid {proc.pid}, {health}, log {proc.log_path}")
+        profile = platform.write_profile()
+        where = (
+            f"by default in {profile.parent.parent} and below; elsewhere"
+            if profile.parent.name == RUN_DIR
+            else "with"
+        )
+        _say(
+            f"aqsha: the aqsha CLI reads {profile} ({where}: export "
+            f"{PROFILE_ENV}={shlex.quote(str(profile))}); explicit AQSHA_* variables win over it. It holds:"
+        )
+        for name, value in platform.profile_env().items():  # passwords only in the file (owner-only)
+            _say(f"  export {name}={shlex.quote(mask_secrets(name, value) or '')}")
         if not args.no_demo:
             from shared.ops.demo import run_demo
 
@@ -693,6 +823,7 @@ async def run(args: argparse.Namespace) -> int:
         _say(f"aqsha: {exc}")
         code = code or 1
     finally:
+        remove_profile(platform.profile_path, pid=os.getpid())
         _say("aqsha: stopping (draining outboxes and consumer lag first)")
         codes = await platform.stop()
         await asyncio.to_thread(endpoints.stop)

@@ -821,12 +821,33 @@ async def reconcile(
     return report
 
 
-async def run_reconcile(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
-    """``aqsha reconcile``: connect with ``settings.db.dsn``, print the report; 0 clean, 1 discrepancies."""
-    conn = await asyncpg.connect(settings.db.dsn)
+async def reconcile_report(settings: Settings) -> ReconcileReport:
+    """Connect with ``settings.db.dsn`` in a read-only transaction and reconcile.
+
+    A database that cannot be reached, or lacks the services' schemas, is one ``OpsError`` line.
+    """
+    from shared.ops.common import OpsError
+
     try:
-        report = await reconcile(conn, routes=NotifySettings().routes)
+        conn = await asyncpg.connect(
+            settings.db.dsn,
+            server_settings={"default_transaction_read_only": "on", "application_name": "aqsha-reconcile"},
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise OpsError(f"cannot connect to PostgreSQL: {exc}") from None
+    try:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            return await reconcile(conn, routes=NotifySettings().routes)
+    except asyncpg.UndefinedTableError as exc:
+        raise OpsError(
+            f"the database has no aqsha schemas ({exc}): is AQSHA_PG_DSN the platform's database?"
+        ) from None
     finally:
         await conn.close()
+
+
+async def run_reconcile(settings: Settings, *, echo: Callable[[str], None] = print) -> int:
+    """``aqsha reconcile``: connect with ``settings.db.dsn``, print the report; 0 clean, 1 discrepancies."""
+    report = await reconcile_report(settings)
     echo(report.render())
     return 0 if report.clean else 1

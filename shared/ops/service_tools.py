@@ -20,7 +20,7 @@ import asyncpg
 
 from shared.contracts.billing import RunBusinessDay
 from shared.contracts.envelope import new_envelope
-from shared.db import create_pool
+from shared.db import create_pool, init_connection
 from shared.money import fmt_tiyn
 from shared.ops.common import EXIT_USAGE, OpsError, table
 from shared.ops.kafka_tools import (
@@ -35,7 +35,7 @@ from shared.ops.kafka_tools import (
 )
 from shared.ops.render import short
 from shared.settings import Settings
-from shared.topics import BILLING_COMMANDS, PAYMENTS_EVENTS, resolve
+from shared.topics import BILLING_COMMANDS, BILLING_DAYS, PAYMENTS_EVENTS, resolve
 from shared.trust import Signer
 
 #: The principal that may write RunBusinessDay (``shared.topics.BILLING_COMMANDS``).
@@ -63,16 +63,74 @@ def parse_date(text: str) -> date:
 
 
 @asynccontextmanager
-async def service_pool(settings: Settings, schema: str) -> AsyncIterator[asyncpg.Pool]:
-    """A small pool on one service's schema; connection errors become one-line ``OpsError``s."""
+async def service_pool(
+    settings: Settings, schema: str, *, read_only: bool = False
+) -> AsyncIterator[asyncpg.Pool]:
+    """A small pool on one service's schema; connection errors become one-line ``OpsError``s.
+
+    ``read_only``: every transaction on it is read-only (the read models: the CLI never writes there).
+    """
     try:
-        pool = await asyncio.wait_for(create_pool(settings.db.dsn, schema, min_size=1, max_size=2), 30)
+        pool = await asyncio.wait_for(
+            create_pool(settings.db.dsn, schema, min_size=1, max_size=2, read_only=read_only), 30
+        )
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         raise OpsError(f"cannot connect to PostgreSQL: {exc}") from None
     try:
         yield pool
+    except asyncpg.UndefinedTableError as exc:
+        raise OpsError(f"{no_schema(settings, schema)} ({exc})") from None
     finally:
         await pool.close()
+
+
+def no_schema(settings: Settings, schema: str) -> str:
+    """The error for a database without a service's tables (a wrong AQSHA_PG_DSN, or not migrated)."""
+    database = settings.db.dsn.rsplit("/", 1)[-1].split("?", 1)[0] or "?"
+    return (
+        f"database {database!r} has no {schema} tables: is AQSHA_PG_DSN the platform's database "
+        "(`aqsha config` shows where it comes from)?"
+    )
+
+
+class Snapshot:
+    """One read-only, repeatable-read transaction over several services' schemas (one database)."""
+
+    def __init__(self, conn: asyncpg.Connection[Any], settings: Settings) -> None:
+        self.conn = conn
+        self.settings = settings
+
+    async def schema(self, name: str) -> asyncpg.Connection[Any]:
+        """The connection, with unqualified names resolved in service ``name``'s schema."""
+        if name not in ("payments", "bonus", "billing", "notify"):
+            raise ValueError(f"unknown service schema {name!r}")
+        exists = await self.conn.fetchval("SELECT to_regnamespace($1) IS NOT NULL", name)
+        if not exists:
+            raise OpsError(no_schema(self.settings, name))
+        await self.conn.execute(f"SET LOCAL search_path TO {name}")
+        return self.conn
+
+
+@asynccontextmanager
+async def read_snapshot(settings: Settings) -> AsyncIterator[Snapshot]:
+    """A read-only connection in one repeatable-read transaction: every query sees the same moment, and
+    PostgreSQL refuses any write (``default_transaction_read_only``)."""
+    try:
+        conn = await asyncio.wait_for(
+            asyncpg.connect(
+                settings.db.dsn,
+                server_settings={"default_transaction_read_only": "on", "application_name": "aqsha-ops-read"},
+            ),
+            30,
+        )
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise OpsError(f"cannot connect to PostgreSQL: {exc}") from None
+    try:
+        await init_connection(conn)
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            yield Snapshot(conn, settings)
+    finally:
+        await conn.close()
 
 
 # ------------------------------------------------------------------------------------------ billing
@@ -142,7 +200,7 @@ async def bill_calendar(settings: Settings, customer_id: UUID) -> dict[str, Any]
     """
     from services.billing.queries import bill_calendar as query
 
-    async with service_pool(settings, "billing") as pool:
+    async with service_pool(settings, "billing", read_only=True) as pool:
         found = await query(pool, customer_id)
     if found is None:
         raise OpsError(f"customer {customer_id} has no Kaspi Red account")
@@ -266,7 +324,7 @@ async def payment_history(settings: Settings, customer_id: UUID) -> list[dict[st
     """The customer's payments with their status history (``services.payments.queries``)."""
     from services.payments.queries import payment_history as query
 
-    async with service_pool(settings, "payments") as pool:
+    async with service_pool(settings, "payments", read_only=True) as pool:
         return await query(pool, customer_id)
 
 
@@ -319,7 +377,7 @@ async def customer_inbox(settings: Settings, customer_id: UUID, limit: int) -> l
     """The customer's in-app messages, newest first (``services.notify.queries.inbox``)."""
     from services.notify.queries import inbox
 
-    async with service_pool(settings, "notify") as pool:
+    async with service_pool(settings, "notify", read_only=True) as pool:
         return [asdict(m) for m in await inbox(pool, customer_id, limit=limit)]
 
 
@@ -351,3 +409,228 @@ async def fetch_receipt(settings: Settings, number: str, output: Path) -> int:
     except OSError as exc:
         raise OpsError(f"cannot write {output}: {exc.strerror}") from None
     return len(pdf)
+
+
+# ------------------------------------------------------------------------------------- read models
+async def customer_view(settings: Settings, customer_id: UUID) -> dict[str, Any]:
+    """Everything the services know of a customer's money, from one read-only snapshot (tiyn).
+
+    payments' registration and Kaspi Gold/Wallet balances (``services.payments.queries``), bonus'
+    balance (``services.bonus.queries``) and billing's Kaspi Red: limit, available, outstanding, open
+    bills and penalties (``services.billing.queries``). ``OpsError`` when no service knows the customer.
+    """
+    from services.billing.queries import customer_red
+    from services.bonus.queries import history
+    from services.payments.queries import customer_summary
+    from shared.logging import MASK, mask_digits
+
+    async with read_snapshot(settings) as snapshot:
+        payments = await customer_summary(await snapshot.schema("payments"), customer_id)
+        bonus = await history(await snapshot.schema("bonus"), customer_id, limit=0)
+        red = await customer_red(await snapshot.schema("billing"), customer_id)
+    if payments is None and not bonus["known"] and red is None:
+        raise OpsError(f"customer {customer_id} is unknown to payments, bonus and billing")
+    return {
+        "customer_id": customer_id,
+        "registered": payments is not None,
+        "registered_at": payments["registered_at"] if payments else None,
+        "tariff_profile": payments["tariff_profile"] if payments else None,
+        "phone": mask_digits(payments["phone"]) if payments else None,
+        "full_name": MASK if payments else None,
+        "accounts": payments["accounts"] if payments else {},
+        "in_flight": payments["in_flight"] if payments else {"payments": 0, "held": 0},
+        "bonus": {"balance": bonus["balance"]},
+        "red": red,
+    }
+
+
+def _bill_line(bill: dict[str, Any]) -> str:
+    from shared.clock import ALMATY
+
+    due = bill["due_at"].astimezone(ALMATY)
+    text = (
+        f"{_dmy(bill['statement_date'])}  {bill['status']:<8}  {fmt_tiyn(bill['amount'])}, "
+        f"due {due:%d.%m.%Y %H:%M}"
+    )
+    if bill["status"] != "PAID":
+        text += f", outstanding {fmt_tiyn(bill['owed'])}"
+    if bill.get("overdue_since"):
+        text += f", overdue since {_dmy(bill['overdue_since'])}"
+    if bill["penalty_charged"]:
+        text += f", penalty {fmt_tiyn(bill['penalty_charged'])}"
+        if bill.get("penalty_on"):
+            text += f" charged {_dmy(bill['penalty_on'])}"
+    return text
+
+
+def render_customer(view: dict[str, Any]) -> str:
+    """``aqsha customer show`` for humans: balances, bonus, Kaspi Red, open bills and penalties."""
+    head = f"customer {view['customer_id']}"
+    if view["registered"]:
+        head += (
+            f": registered {view['registered_at']:%d.%m.%Y}, tariff {view['tariff_profile']}, "
+            f"phone {view['phone']}"
+        )
+    else:
+        head += ": not registered with payments"
+    lines = [head]
+    names = {"GOLD": "Kaspi Gold", "WALLET": "Kaspi Wallet"}
+    for kind, balance in view["accounts"].items():
+        lines.append(f"  {names.get(kind, kind):<13} {fmt_tiyn(balance)}")
+    flight = view["in_flight"]
+    if flight["payments"]:
+        lines.append(
+            f"  in flight     {flight['payments']} payment(s) awaiting a code or the provider, "
+            f"{fmt_tiyn(flight['held'])} held"
+        )
+    lines.append(f"  bonus         {fmt_tiyn(view['bonus']['balance'])}")
+    red = view["red"]
+    if red is None:
+        lines.append("  Kaspi Red     none")
+        return "\n".join(lines)
+    state = " (closed)" if red["closed"] else ""
+    lines.append(
+        f"  Kaspi Red{state}  limit {fmt_tiyn(red['limit'])}, available {fmt_tiyn(red['available'])}, "
+        f"outstanding {fmt_tiyn(red['outstanding'])}"
+    )
+    extra = []
+    if red["carried"]:
+        extra.append(f"prepayment carried to the next bill {fmt_tiyn(red['carried'])}")
+    if red["penalty_due"]:
+        extra.append(f"penalty not yet billed {fmt_tiyn(red['penalty_due'])}")
+    closed_through = _dmy(red["last_closed_business_date"])
+    extra.append(f"billing day {red['billing_day']}, business days closed through {closed_through}")
+    lines.append("    " + "; ".join(extra))
+    if red["open_bills"]:
+        lines.append(f"  open bills ({len(red['open_bills'])}):")
+        lines += [f"    {_bill_line(b)}" for b in red["open_bills"]]
+    else:
+        lines.append("  open bills    none")
+    if red["penalties"]:
+        lines.append("  penalties:")
+        lines += [
+            f"    {fmt_tiyn(p['amount'])} charged {_dmy(p['applied_on'])} "
+            f"(bill of {_dmy(p['statement_date'])})"
+            for p in red["penalties"]
+        ]
+    return "\n".join(lines)
+
+
+async def customer_bills(settings: Settings, customer_id: UUID) -> dict[str, Any]:
+    """Every bill issued to the customer (``services.billing.queries.issued_bills``); reads only."""
+    from services.billing.queries import issued_bills
+
+    async with read_snapshot(settings) as snapshot:
+        found = await issued_bills(await snapshot.schema("billing"), customer_id)
+    if found is None:
+        raise OpsError(f"customer {customer_id} has no Kaspi Red account")
+    return found
+
+
+def render_bills(found: dict[str, Any]) -> str:
+    """``aqsha billing bills`` for humans: one line per bill, oldest first, then its parts."""
+    bills = found["bills"]
+    head = (
+        f"customer {found['customer_id']}: {len(bills)} bill(s), business days closed through "
+        f"{_dmy(found['as_of'])}, billing day {found['billing_day']}"
+    )
+    lines = [head + (" (Red closed)" if found["closed"] else "")]
+    for bill in bills:
+        lines.append(f"  {_bill_line(bill)}  [{bill['bill_id']}]")
+        for ln in bill["lines"]:
+            lines.append(
+                f"      part {ln['part_no']}/4 ({str(ln['purchase_id'])[:8]}): {fmt_tiyn(ln['amount'])}"
+            )
+        if bill["penalty"]:
+            lines.append(f"      unpaid penalty brought forward: {fmt_tiyn(bill['penalty'])}")
+        if bill["prepayment"]:
+            lines.append(f"      prepayment from earlier payments: −{fmt_tiyn(bill['prepayment'])}")
+    if not bills:
+        lines.append("  no bill issued yet")
+    return "\n".join(lines)
+
+
+async def bonus_history(settings: Settings, customer_id: UUID, limit: int | None) -> dict[str, Any]:
+    """The customer's bonus balance and ledger, newest first (``services.bonus.queries.history``)."""
+    from services.bonus.queries import history
+
+    async with read_snapshot(settings) as snapshot:
+        found = await history(await snapshot.schema("bonus"), customer_id, limit=limit)
+    if not found["known"]:
+        raise OpsError(f"customer {customer_id} has no bonus account (no bonus accrued or spent yet)")
+    return found
+
+
+def render_bonus_history(found: dict[str, Any]) -> str:
+    """``aqsha bonus history`` for humans: the balance, then the ledger newest first."""
+    entries = found["entries"]
+    head = f"customer {found['customer_id']}: bonus balance {fmt_tiyn(found['balance'])}"
+    rows = []
+    for e in entries:
+        rule = e.get("promotion_id") or e.get("rule_id") or "-"
+        if e.get("percent") is not None:
+            rule += f" ({e['percent']} %)"
+        rows.append(
+            [
+                _when(e["created_at"]),
+                e["kind"],
+                ("+" if e["signed"] >= 0 else "−") + fmt_tiyn(abs(e["signed"])),
+                fmt_tiyn(e["running_balance"]),
+                rule,
+                str(e["payment_id"]),
+            ]
+        )
+    if not rows:
+        return head + "\n(no entries)"
+    return head + "\n" + table(["at", "kind", "amount", "balance after", "rule", "payment id"], rows)
+
+
+# ------------------------------------------------------------------------------ the business day, waited
+async def run_day_and_wait(
+    settings: Settings,
+    business_date: date,
+    requested_by: str,
+    signer: Signer | None = None,
+    *,
+    timeout_s: float = 120.0,
+) -> dict[str, Any]:
+    """Produce RunBusinessDay and wait for billing's ``BusinessDayClosed`` caused by exactly that command.
+
+    Reads ``aqsha.billing.days`` from the end offsets taken before sending (no consumer group);
+    ``OpsError`` when the day is not closed within ``timeout_s`` (the command was sent: billing may be
+    down or behind, and will still run it).
+    """
+    signer = signer or business_day_signer(settings)
+    command = business_day_command(business_date, requested_by, settings.kafka.topic_suffix).signed_by(signer)
+    event_id = command.envelope.event_id
+    sent, closed = await request_reply(
+        settings.kafka,
+        command,
+        BILLING_DAYS.name,
+        lambda env: env.type == "BusinessDayClosed" and env.causation_id == event_id,
+        timeout_s=timeout_s,
+    )
+    payload = closed.payload
+    return {
+        "sent": sent,
+        "closed": {
+            "business_date": payload.business_date,
+            "requested_by": payload.requested_by,
+            "accounts": payload.accounts,
+            "bills": payload.bills,
+            "overdue": payload.overdue,
+            "penalties": payload.penalties,
+            "closed_at": closed.occurred_at,
+            "event_id": closed.event_id,
+        },
+    }
+
+
+def render_day_closed(closed: dict[str, Any]) -> str:
+    """What billing's business-day run recorded (``BusinessDayClosed``)."""
+    return (
+        f"business day {closed['business_date']} closed: {closed['accounts']} account(s), "
+        f"{closed['bills']} bill(s) issued, {closed['overdue']} overdue recorded, "
+        f"{closed['penalties']} penalt{'y' if closed['penalties'] == 1 else 'ies'} applied "
+        f"(requested by {closed['requested_by']})"
+    )

@@ -35,6 +35,7 @@ from shared.contracts.payments import ConfirmPayment, PaymentCommand, PayRedBill
 from shared.ops.platform import Platform
 from shared.topics import resolve, topic_for_contract
 from shared.trust import Keyring, producer_for
+from tests.support.harness import until
 from tests.support.trust import platform_keyring
 
 NS = UUID("5a1f3c0e-8a57-4bd5-9b0e-000000000b3c")
@@ -373,12 +374,10 @@ class Driver:
 
 
 async def _until(pool: asyncpg.Pool, query: str, ids: list[UUID], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await pool.fetchval(query, ids) >= len(ids):
-            return
-        await asyncio.sleep(0.25)
-    raise TimeoutError(f"setup not reached in {timeout_s}s: {query}")
+    async def reached() -> bool:
+        return bool(await pool.fetchval(query, ids) >= len(ids))
+
+    await until(reached, timeout_s, what=f"setup: {query}", interval_s=0.25)
 
 
 def batched(items: list[Any], n: int) -> Iterator[list[Any]]:

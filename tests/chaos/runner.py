@@ -57,6 +57,7 @@ from tests.chaos.workload import (
     Wave,
     make_plan,
 )
+from tests.support.harness import NotReached, until
 from tests.support.trust import platform_keyring
 
 log = logging.getLogger("aqsha.chaos")
@@ -286,14 +287,16 @@ class Driver:
 
     async def until(self, what: str, query: str, *args: Any, timeout_s: float = 180) -> bool:
         """Wait until ``query``'s first value is true; False (logged) on timeout."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+
+        async def holds() -> bool:
             rows = await self.sql(query, *args)
-            if rows and rows[0][0]:
-                return True
-            await asyncio.sleep(0.3)
-        self.cfg.say(f"  ! {what} did not happen within {timeout_s:.0f}s")
-        return False
+            return bool(rows and rows[0][0])
+
+        try:
+            return await until(holds, timeout_s, what=what, interval_s=0.3)
+        except NotReached:
+            self.cfg.say(f"  ! {what} did not happen within {timeout_s:.0f}s")
+            return False
 
     # -- the duplicator: redelivers service-produced events byte for byte ------------------------
     async def _duplicator(self) -> None:

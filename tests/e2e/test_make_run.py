@@ -8,6 +8,7 @@ services as ``faststream run`` processes). PostgreSQL and Redis are the suite's 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import subprocess
@@ -103,6 +104,13 @@ async def test_make_run_once_completes_the_demo_and_stops_everything(infra: Infr
         for log in logs:
             text = (tmp_path / "logs" / log).read_text(encoding="utf-8", errors="replace")
             assert "dead-lettered" not in text, (log, text[-3000:])
+            # Every line is JSON, FastStream's own ("FastStream app starting...") included.
+            for line in text.splitlines():
+                assert isinstance(json.loads(line), dict), (log, line)
+            assert '"logger": "faststream"' in text, log
+        # The CLI's profile lives as long as the platform: written when it was ready, removed at the stop.
+        assert f"reads {tmp_path / 'aqsha.env'}" in out
+        assert not (tmp_path / "aqsha.env").exists()
 
         # The operator's reconcile over what the demo left: clean, then a deliberately injected
         # discrepancy (a Gold balance that no longer equals its ledger entries) is found.

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +23,7 @@ from shared.inbox import Inbox
 from shared.kafka import DLQ_ERROR, DLQ_REASON, DLQ_TOPIC, broker_factory, dead_letter, subscribe
 from shared.settings import Settings
 from shared.topics import dlq_name, resolve
+from tests.support.harness import until
 from tests.support.kafka import create_topics, read_records, spec
 from tests.support.trust import publish, registry, signed
 
@@ -86,15 +86,6 @@ async def _committed_and_end(settings: Settings, group: str) -> tuple[dict[int, 
         await consumer.stop()
 
 
-async def _until(predicate: Callable[[], Any], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 async def test_every_message_redelivered_twice_has_its_effect_once(
     settings: Settings, pool: asyncpg.Pool
 ) -> None:
@@ -126,7 +117,7 @@ async def test_every_message_redelivered_twice_has_its_effect_once(
             committed, ends = await _committed_and_end(settings, _group(settings, "test-inbox"))
             return all((committed[p] or 0) == ends[p] for p in ends)
 
-        await _until(all_committed)
+        await until(all_committed)
     assert await pool.fetchval("SELECT count(*) FROM effects") == 60
     assert await pool.fetchval("SELECT count(DISTINCT event_id) FROM effects") == 60
     assert await pool.fetchval("SELECT count(*) FROM inbox WHERE consumer_group = 'test-inbox'") == 60
@@ -180,7 +171,7 @@ async def test_malformed_and_failing_messages_go_to_the_dead_letter_topic(
         async def drained() -> bool:
             return processed == ["first", "second"]
 
-        await _until(drained)
+        await until(drained)
     dead = await read_records(settings.kafka.bootstrap, dlq_name(topic), until=3, timeout_s=15)
     assert len(dead) == 3
     by_reason = {dict(r.headers)[DLQ_REASON].decode(): r for r in dead}
@@ -228,7 +219,7 @@ async def test_nothing_is_committed_past_a_message_that_could_not_be_dead_letter
     async with running(broker):
         meta = await publish(broker, poison, topic)
         await publish(broker, after, topic)
-        await _until(lambda: _true_if(dlq_attempts >= 3))  # rewound and retried several times
+        await until(lambda: dlq_attempts >= 3)  # rewound and retried several times
         committed, _ = await _committed_and_end(settings, _group(settings, "test-rewind"))
         assert (committed[meta.partition] or 0) <= meta.offset, "offset committed past an unhandled message"
         assert processed == [], "a later message was handled while an earlier one is unresolved"
@@ -238,13 +229,9 @@ async def test_nothing_is_committed_past_a_message_that_could_not_be_dead_letter
         async def resolved() -> bool:
             return processed == ["after"]
 
-        await _until(resolved, timeout_s=60)
+        await until(resolved, timeout_s=60)
     dead = await read_records(settings.kafka.bootstrap, dlq_name(topic), until=1, timeout_s=15)
     assert [r.value for r in dead] == [encode(poison)]
-
-
-async def _true_if(value: bool) -> bool:
-    return value
 
 
 async def test_one_key_is_handled_in_order_and_keys_run_side_by_side(
@@ -278,7 +265,7 @@ async def test_one_key_is_handled_in_order_and_keys_run_side_by_side(
             committed, ends = await _committed_and_end(settings, _group(settings, "test-order"))
             return all((committed[p] or 0) == ends[p] for p in ends)
 
-        await _until(all_committed)
+        await until(all_committed)
     assert seen == {str(i): list(range(15)) for i in range(len(customers))}
 
 
@@ -318,7 +305,7 @@ async def test_an_unreachable_database_is_waited_out_and_never_dead_letters(
         async def both() -> bool:
             return processed == ["first", "second"]
 
-        await _until(both)
+        await until(both)
     assert failures["left"] == 0
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False)
     await consumer.start()

@@ -26,22 +26,20 @@ audited (``shared.logaudit``) for the one-time codes issued during the run, phon
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 import json
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest
 import pytest_asyncio
-from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import DefaultPartitioner
 from faststream import FastStream
 from hypothesis import HealthCheck, assume, given, settings
@@ -81,7 +79,7 @@ from shared.contracts.payments import (
     Transfer,
 )
 from shared.db import create_pool
-from shared.kafka import DLQ_ERROR, DLQ_REASON, assign_from_beginning
+from shared.kafka import DLQ_ERROR, DLQ_REASON
 from shared.logaudit import scan_text
 from shared.logging import AqshaJsonFormatter, MaskingFilter
 from shared.money import MAX_TIYN
@@ -89,13 +87,13 @@ from shared.otp_seal import open_code
 from shared.settings import Settings
 from shared.topics import PRINCIPALS, dlq_name, resolve, topic_by_name
 from shared.trust import Signer
+from tests.support.harness import Collector, until
 from tests.support.kafka import create_topics
 from tests.support.trust import envelope as signed_envelope
 from tests.support.trust import signed
 
 pytestmark = pytest.mark.integration
 
-T = TypeVar("T")
 START = datetime(2026, 3, 2, 6, 0, tzinfo=UTC)
 OTP_AMOUNT = 600_000  # above the 5,000 ₸ threshold: needs a one-time code
 COMMANDS = "aqsha.payments.commands"
@@ -123,81 +121,7 @@ HYPOTHESIS = settings(
 )
 
 
-async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float, what: str) -> T:
-    """Poll ``check`` until it returns something truthy."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout_s:.0f} s: {what}")
-        await asyncio.sleep(0.05)
-
-
 # ---------------------------------------------------------------------------------- observation
-
-
-@dataclass
-class Seen:
-    """One record read back from a watched topic."""
-
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: dict[str, str]
-
-
-@dataclass
-class Watcher:
-    """Reads output and dead-letter topics from the beginning, without a consumer group."""
-
-    bootstrap: str
-    topics: list[str]
-    records: list[Seen] = field(default_factory=list)
-    decoded: dict[str, list[Envelope[Any]]] = field(default_factory=dict)
-    _consumer: AIOKafkaConsumer | None = None
-    _task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        """Assign every partition of every topic and poll in the background."""
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, fetch_max_bytes=8 * 1024 * 1024
-        )
-        await consumer.start()
-        await assign_from_beginning(consumer, self.topics)
-        self._consumer = consumer
-        self._task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        assert self._consumer is not None
-        while True:
-            batch = await self._consumer.getmany(timeout_ms=100, max_records=5000)
-            for records in batch.values():
-                for r in records:
-                    headers = {k: v.decode(errors="replace") for k, v in r.headers}
-                    self.records.append(Seen(r.topic, r.key, r.value or b"", headers))
-                    if not r.topic.endswith(".dlq"):
-                        # The fuzz also writes garbage to aqsha.payments.events: skip what does not decode.
-                        with contextlib.suppress(ContractError):
-                            self.decoded.setdefault(r.topic, []).append(decode(r.value or b""))
-
-    async def stop(self) -> None:
-        """Stop polling."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._consumer is not None:
-            await self._consumer.stop()
-
-    def on(self, topic: str) -> list[Seen]:
-        """Records read from a (resolved) topic so far."""
-        return [r for r in self.records if r.topic == topic]
-
-    def envelopes(self, topic: str) -> list[Envelope[Any]]:
-        """Decoded envelopes of a (resolved) output topic."""
-        return list(self.decoded.get(topic, []))
 
 
 @dataclass
@@ -209,7 +133,7 @@ class Platform:
     billing: FastStream
     billing_pool: asyncpg.Pool
     clock: ManualClock
-    watcher: Watcher
+    watcher: Collector
     log: io.StringIO
 
     @property
@@ -257,14 +181,14 @@ class Platform:
         """Payments events answering a command."""
         return [
             e
-            for e in self.watcher.envelopes(self.topic(PAYMENTS_EVENTS))
+            for e in self.watcher.of(topic=self.topic(PAYMENTS_EVENTS))
             if getattr(e.payload, "request_id", None) == request_id
         ]
 
     def caused_by(self) -> dict[UUID, list[Envelope[Any]]]:
         """Payments events by the event id of the record that caused them."""
         out: dict[UUID, list[Envelope[Any]]] = {}
-        for e in self.watcher.envelopes(self.topic(PAYMENTS_EVENTS)):
+        for e in self.watcher.of(topic=self.topic(PAYMENTS_EVENTS)):
             if e.causation_id is not None:
                 out.setdefault(e.causation_id, []).append(e)
         return out
@@ -275,19 +199,19 @@ class Platform:
         async def found() -> Any:
             return next((e.payload for e in self.outcomes(request_id) if e.type == type_), None)
 
-        return await until(found, 30, f"{type_} for request {request_id}")
+        return await until(found, 30, what=f"{type_} for request {request_id}")
 
     async def otp_code(self, payment_id: UUID) -> str:
         """The one-time code payments issued for a payment (opened from the OTP topic, as notify does)."""
         transport_key = self.payments.settings.otp_keys().transport_key
 
         async def found() -> str | None:
-            for env in self.watcher.envelopes(self.topic(OTP)):
+            for env in self.watcher.of(topic=self.topic(OTP)):
                 if env.payload.payment_id == payment_id:
                     return open_code(env.payload, transport_key)
             return None
 
-        return await until(found, 30, f"OtpRequested for {payment_id}")
+        return await until(found, 30, what=f"OtpRequested for {payment_id}")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -304,7 +228,7 @@ async def platform(module_settings: Settings) -> AsyncIterator[Platform]:
     suffix = module_settings.kafka.topic_suffix
     watched = [resolve(t, suffix) for t in (PAYMENTS_EVENTS, OTP)]
     watched += [resolve(dlq_name(t), suffix) for t in FUZZED]
-    watcher = Watcher(module_settings.kafka.bootstrap, watched)
+    watcher = Collector(module_settings.kafka.bootstrap, watched)
     payments = PaymentsRuntime(pay_settings, clock=clock)
     billing = create_billing_app(bill_settings)  # configures root logging (JSON on stdout)
     # What the services log, formatted exactly as in production, for the audit.
@@ -606,7 +530,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             "SELECT count(*) = 4 FROM accounts WHERE customer_id = ANY($1)", [alice, bob]
         ),
         30,
-        "customers registered",
+        what="customers registered",
     )
     top_up = TopUp(
         request_id=uuid4(),
@@ -642,9 +566,11 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             red_opened.event_id,
         ),
         30,
-        "Red account opened",
+        what="Red account opened",
     )
-    await until(lambda: p.pay_pool.fetchval("SELECT count(*) = 0 FROM outbox"), 30, "payments outbox drained")
+    await until(
+        lambda: p.pay_pool.fetchval("SELECT count(*) = 0 FROM outbox"), 30, what="payments outbox drained"
+    )
     before = await snapshot(p)
     setup_s = time.monotonic() - t0
 
@@ -1173,7 +1099,7 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
         return bool(n_runs >= len(runs) + 1)
 
     try:
-        await until(all_settled, 60, "every hostile record answered and every canary processed")
+        await until(all_settled, 60, what="every hostile record answered and every canary processed")
     except AssertionError:
         got = {t: len(p.watcher.on(p.topic(dlq_name(t)))) for t in per_dlq}
         handler_errors = [
@@ -1188,7 +1114,9 @@ async def test_hostile_input_is_refused_clearly_and_changes_nothing(platform: Pl
             f"unanswered {missing}"
         ) from None
     settled_s = time.monotonic() - t0 - setup_s - gen_s - sent_s
-    await until(lambda: p.pay_pool.fetchval("SELECT count(*) = 0 FROM outbox"), 30, "payments outbox drained")
+    await until(
+        lambda: p.pay_pool.fetchval("SELECT count(*) = 0 FROM outbox"), 30, what="payments outbox drained"
+    )
     await asyncio.sleep(0.5)  # anything still in flight would show up as an extra record below
 
     # -- every refused record is on its dead-letter topic, byte for byte, with its reason

@@ -15,9 +15,9 @@ from services.payments.app import PaymentsRuntime
 from services.payments.settings import PaymentsSettings
 from shared.contracts.customers import CustomerRegistered
 from shared.idempotency import redis_client
-from shared.observability import http_get
 from shared.settings import Settings
 from shared.topics import resolve
+from tests.support.http import http_get
 from tests.support.kafka import create_topics
 from tests.support.trust import envelope, publish
 

@@ -14,12 +14,12 @@ module with ``AQSHA_TEST_DISABLE_VERIFICATION=1`` in the services fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -44,6 +44,7 @@ from shared.ops.platform import Endpoints, Platform
 from shared.topics import TOPICS, dlq_name, resolve, topic_by_name, topic_for_contract
 from shared.trust import TEST_DISABLE_ENV, Signer
 from tests.support import pg
+from tests.support.harness import NotReached, until
 from tests.support.trust import envelope, keyring
 
 pytestmark = pytest.mark.integration
@@ -184,18 +185,6 @@ async def _dead_letters(bootstrap: str, suffix: str) -> dict[str, set[tuple[str,
 
 async def _balance_is(dsn: str, customer: UUID, amount: int) -> bool:
     return await _balance(dsn, customer) == amount
-
-
-async def _until(
-    check: Callable[[], Awaitable[bool]], timeout_s: float = 60.0, *, strict: bool = True
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await check():
-        if time.monotonic() > deadline:
-            if strict:
-                raise AssertionError("condition not reached in time")
-            return
-        await asyncio.sleep(0.25)
 
 
 def _groups(base: str) -> set[str]:
@@ -430,9 +419,8 @@ async def outcome(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asy
         await h.legit(_registered(h.victim, "+77010000001"))
         await h.legit(_registered(h.attacker, "+77010000002"))
         await h.legit(_top_up(h.victim, 5_000_000))
-        await _until(
-            lambda: _balance_is(h.dsn, h.victim, 5_000_000), timeout_s=120
-        )  # the baseline went through
+        # The baseline went through.
+        await until(lambda: _balance_is(h.dsn, h.victim, 5_000_000), 120, interval_s=0.25)
         await platform.quiesce(90)
         before = await _snapshot(h.dsn)
         await _attack(h)
@@ -443,7 +431,8 @@ async def outcome(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asy
             return sum(len(v) for v in found.values()) >= expected
 
         # Bounded: with verification off (the mutation check) nothing is dead-lettered.
-        await _until(all_dead_lettered, timeout_s=45, strict=False)
+        with contextlib.suppress(NotReached):
+            await until(all_dead_lettered, 45, interval_s=0.25)
         await platform.quiesce(90)
         after = await _snapshot(h.dsn)
         dead = await _dead_letters(infra.kafka_bootstrap, platform.topic_suffix)
@@ -527,7 +516,7 @@ async def test_valid_traffic_on_the_same_keys_still_goes_through(outcome: Outcom
     await h.legit(_top_up(h.victim, 1_000_000))
     await h.legit(_transfer(h.victim, h.attacker, 499_900))
     await h.legit(RedAccountOpened(customer_id=h.attacker, limit=10_000_000, opened_on=date(2025, 10, 22)))
-    await _until(lambda: _balance_is(h.dsn, h.attacker, 499_900), timeout_s=120)
+    await until(lambda: _balance_is(h.dsn, h.attacker, 499_900), 120, interval_s=0.25)
     await h.platform.quiesce(90)
     # The victim paid the transfer and its fee (under 1,000 ₸), and nothing else.
     assert 6_000_000 - 499_900 - 100_000 <= await _balance(h.dsn, h.victim) <= 6_000_000 - 499_900

@@ -733,3 +733,184 @@ def test_lookup_usage_errors_exit_2_before_touching_anything() -> None:
     help_text = runner.invoke(app, ["payments", "--help"]).stdout
     assert "lookup" in help_text
     assert "history" in help_text
+
+
+# --------------------------------------------------------------- read models, the day, reading topics
+def test_customer_bills_and_bonus_rendering() -> None:
+    from shared.ops.service_tools import (
+        render_bills,
+        render_bonus_history,
+        render_customer,
+        render_day_closed,
+    )
+
+    bill = {
+        "bill_id": UUID(int=7),
+        "statement_date": date(2025, 10, 22),
+        "status": "OVERDUE",
+        "due_on": date(2025, 11, 24),
+        "due_at": datetime(2025, 11, 24, 15, 0, tzinfo=UTC),
+        "amount": 1_000_000,
+        "owed": 400_000,
+        "penalty": 0,
+        "prepayment": 0,
+        "penalty_charged": 200_000,
+        "overdue_since": date(2025, 11, 25),
+        "penalty_on": date(2025, 11, 26),
+        "lines": [{"purchase_id": UUID(int=9), "part_no": 1, "amount": 1_000_000}],
+    }
+    red = {
+        "limit": 30_000_000,
+        "available": 26_000_000,
+        "outstanding": 4_200_000,
+        "carried": 0,
+        "penalty_due": 200_000,
+        "billing_day": 22,
+        "closed": False,
+        "last_closed_business_date": date(2025, 11, 26),
+        "open_bills": [bill],
+        "penalties": [{"bill_id": UUID(int=7), "statement_date": date(2025, 10, 22), "amount": 200_000,
+                       "applied_on": date(2025, 11, 26)}],
+    }  # fmt: skip
+    view = {
+        "customer_id": CUSTOMER,
+        "registered": True,
+        "registered_at": datetime(2025, 10, 20, tzinfo=UTC),
+        "tariff_profile": "kaspi",
+        "phone": "+7 *** *** ** 67",
+        "full_name": "***",
+        "accounts": {"GOLD": 3_851_500, "WALLET": 0},
+        "in_flight": {"payments": 1, "held": 845_000},
+        "bonus": {"balance": 12_345},
+        "red": red,
+    }
+    text = render_customer(view)
+    for expected in (
+        "registered 20.10.2025, tariff kaspi, phone +7 *** *** ** 67",
+        f"Kaspi Gold    {fmt_tiyn(3_851_500)}",
+        f"1 payment(s) awaiting a code or the provider, {fmt_tiyn(845_000)} held",
+        f"bonus         {fmt_tiyn(12_345)}",
+        f"limit {fmt_tiyn(30_000_000)}, available {fmt_tiyn(26_000_000)}, outstanding {fmt_tiyn(4_200_000)}",
+        f"penalty not yet billed {fmt_tiyn(200_000)}",
+        "22.10.2025  OVERDUE",
+        "due 24.11.2025 20:00",
+        f"outstanding {fmt_tiyn(400_000)}, overdue since 25.11.2025",
+        f"{fmt_tiyn(200_000)} charged 26.11.2025 (bill of 22.10.2025)",
+    ):
+        assert expected in text, (expected, text)
+    assert "Kaspi Red     none" in render_customer({**view, "red": None})
+    unregistered = render_customer({**view, "registered": False, "accounts": {}, "red": None})
+    assert "not registered with payments" in unregistered
+    bills = render_bills(
+        {
+            "customer_id": CUSTOMER,
+            "as_of": date(2025, 11, 26),
+            "billing_day": 22,
+            "closed": False,
+            "bills": [bill],
+        }
+    )
+    assert "1 bill(s)" in bills
+    assert f"part 1/4 (00000000): {fmt_tiyn(1_000_000)}" in bills
+    history = render_bonus_history(
+        {
+            "customer_id": CUSTOMER,
+            "balance": 5_000,
+            "entries": [
+                {"created_at": datetime(2025, 10, 21, tzinfo=UTC), "kind": "ACCRUAL", "signed": 5_000,
+                 "running_balance": 5_000, "promotion_id": None, "rule_id": "qr-10", "percent": 10,
+                 "payment_id": UUID(int=1)},
+            ],
+        }
+    )  # fmt: skip
+    assert f"bonus balance {fmt_tiyn(5_000)}" in history
+    assert f"+{fmt_tiyn(5_000)}" in history
+    assert "qr-10 (10 %)" in history
+    closed = {"business_date": date(2025, 10, 22), "requested_by": "ops-cli", "accounts": 3, "bills": 2,
+              "overdue": 0, "penalties": 1}  # fmt: skip
+    assert render_day_closed(closed) == (
+        "business day 2025-10-22 closed: 3 account(s), 2 bill(s) issued, 0 overdue recorded, "
+        "1 penalty applied (requested by ops-cli)"
+    )
+
+
+def test_reading_options_and_selections_are_checked_before_connecting() -> None:
+    runner = CliRunner()
+    env: dict[str, str | None] = {
+        "AQSHA_KAFKA_BOOTSTRAP": "127.0.0.1:1",
+        "AQSHA_PG_DSN": "postgresql://n@127.0.0.1:1/x",
+    }
+    cases = [
+        (["tail", "aqsha.payment.events"], "did you mean 'aqsha.payments.events'?"),
+        (["tail", "aqsha.payments.events", "--type", "Topup"], "type 'Topup'; did you mean 'TopUp'?"),
+        (["tail", "aqsha.payments.events", "--from-beginning", "--offset", "3"], "choose one start position"),
+        (["tail", "aqsha.payments.events", "--since", "yesterday"], "invalid time 'yesterday'"),
+        (["dlq", "redrive", "aqsha.payments.commands"], "say what to redrive: --all"),
+        (["dlq", "redrive", "aqsha.payment.commands", "--all"], "did you mean 'aqsha.payments.commands'?"),
+        (["lag", "--topic", "aqsha.bonus.event"], "did you mean 'aqsha.bonus.events'?"),
+        (["billing", "run-day", "2026-03-31", "--by", ""], "--by must be 1 to 64 characters"),
+        (["customer", "show", "nope"], "invalid customer id 'nope'"),
+        (["billing", "bills", "nope"], "invalid customer id 'nope'"),
+        (["bonus", "history", "nope"], "invalid customer id 'nope'"),
+        (["send", "-", "--as", "app-gatway"], "unknown principal 'app-gatway'"),
+    ]  # fmt: skip
+    for args, message in cases:
+        result = runner.invoke(app, args, env=env, input="{}")
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.startswith("aqsha: error: ")
+        assert len(result.stderr.splitlines()) == 1, result.stderr
+        assert message in result.stderr, (args, result.stderr)
+        assert result.stdout == ""
+    # reconcile: an unreachable database is one line, no traceback (exit 1)
+    down = runner.invoke(app, ["reconcile", "--json"], env=env)
+    assert down.exit_code == 1
+    assert down.stderr.startswith("aqsha: error: cannot connect to PostgreSQL: ")
+    assert len(down.stderr.splitlines()) == 1
+
+
+def test_tail_start_positions() -> None:
+    from shared.ops.kafka_tools import _seek_start
+
+    class Consumer:
+        def __init__(self) -> None:
+            self.at: dict[Any, int] = {}
+
+        async def seek_to_beginning(self, *tps: Any) -> None:
+            self.at.update(dict.fromkeys(tps, -2))
+
+        async def seek_to_end(self, *tps: Any) -> None:
+            self.at.update(dict.fromkeys(tps, -1))
+
+        async def beginning_offsets(self, tps: list[Any]) -> dict[Any, int]:
+            return {tp: 10 for tp in tps}
+
+        async def end_offsets(self, tps: list[Any]) -> dict[Any, int]:
+            return {tp: 100 + tp for tp in tps}
+
+        async def offsets_for_times(self, wanted: dict[Any, int]) -> dict[Any, Any]:
+            class Hit:
+                offset, timestamp = 42, 1
+
+            class NoHit:  # Tansu's answer when no record is that late
+                offset, timestamp = 0, -1
+
+            return {tp: (Hit() if tp == 0 else NoHit()) for tp in wanted}
+
+        def seek(self, tp: Any, offset: int) -> None:
+            self.at[tp] = offset
+
+    import asyncio
+
+    def start(**kw: Any) -> dict[Any, int]:
+        consumer = Consumer()
+        options: dict[str, Any] = {"from_beginning": False, "offset": None, "since": None, **kw}
+        asyncio.run(_seek_start(consumer, [0, 1], **options))
+        return consumer.at
+
+    assert start() == {0: -1, 1: -1}
+    assert start(from_beginning=True) == {0: -2, 1: -2}
+    assert start(offset=50) == {0: 50, 1: 50}
+    assert start(offset=5) == {0: 10, 1: 10}  # not before the log start
+    assert start(offset=500) == {0: 100, 1: 101}  # not past the end
+    assert start(offset=-3) == {0: 97, 1: 98}  # kcat's -o -3
+    assert start(since=datetime(2025, 1, 1, tzinfo=UTC)) == {0: 42, 1: 101}  # none after: the end

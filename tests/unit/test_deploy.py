@@ -1327,6 +1327,7 @@ def expected_rights(principal: str | None) -> Rights:
             if spec.consumers:
                 allow("topic", spec.name, WRITE)  # aqsha dlq redrive
         allow("topic", "aqsha.payments.events", READ)  # aqsha payments lookup waits for its reply
+        allow("topic", "aqsha.billing.days", READ)  # aqsha billing run-day --wait waits for its day
         allow("group", kafka_tools.REDRIVE_GROUP, {"Read"})
         for service in SERVICES:
             allow("group", SUBSCRIPTIONS[service][0], {"Describe"})  # aqsha lag
@@ -1428,7 +1429,8 @@ def test_operators_run_the_business_day_redrive_and_read_lag_only() -> None:
     rights = user_rights(one("KafkaUser", kafka_acls.OPERATORS_USER))
     assert rights[("topic", "aqsha.billing.commands")] == WRITE
     dlqs = {spec.name for spec in all_topics(include_dlq=True) if spec.is_dlq}
-    replies = {"aqsha.payments.events"}  # aqsha payments lookup waits there for payments' reply
+    # aqsha payments lookup waits for payments' reply, billing run-day --wait for BusinessDayClosed
+    replies = {"aqsha.payments.events", "aqsha.billing.days"}
     assert {
         name for (kind, name), ops in rights.items() if kind == "topic" and "Read" in ops
     } == dlqs | replies

@@ -17,9 +17,9 @@ from shared.observability import (
     HealthServer,
     Metrics,
     bind_metrics,
-    http_get,
     metrics_for,
 )
+from tests.support.http import http_get
 
 pytestmark = pytest.mark.unit
 

@@ -72,7 +72,9 @@ def test_otp_topic_is_short_lived_and_separate() -> None:
 
 def test_keys_are_customer_ids_except_business_day_commands() -> None:
     for spec in TOPICS:
-        expected = "business_date" if spec.name == "aqsha.billing.commands" else "customer_id"
+        by_date = spec.name in ("aqsha.billing.commands", "aqsha.billing.days")
+        expected = "business_date" if by_date else "customer_id"
+        assert spec.key_field == expected, spec.name
         assert spec.key.startswith(expected), spec.name
 
 

@@ -32,7 +32,6 @@ from .purchases import (
 )
 from .schedule import (
     ALMATY,
-    DUE_TIME,
     PLAN_PARTS,
     WorkingDays,
     billing_date_in,
@@ -46,7 +45,6 @@ from .schedule import (
 
 __all__ = [
     "ALMATY",
-    "DUE_TIME",
     "PENALTY",
     "PLAN_PARTS",
     "AccountClosed",

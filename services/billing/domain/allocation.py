@@ -28,6 +28,15 @@ class Allocation:
     bills_settled: tuple[str, ...] = ()
     purchases_settled: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Money never vanishes nor appears: every tiyn paid is placed somewhere (RepaymentApplied
+        # checks the same sum on the wire; here a wrong allocation fails before it is stored).
+        placed = (
+            self.to_bills + self.to_penalty + self.to_purchases_total + self.carried + self.refunded_to_gold
+        )
+        if placed != self.paid:
+            raise ValueError(f"an allocation of {self.paid} places {placed}")
+
     @property
     def to_purchases_total(self) -> Money:
         """Early repayment over all purchases."""

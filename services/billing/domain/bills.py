@@ -63,7 +63,9 @@ def billed(part: Part) -> Part:
 
 def with_parts(p: Purchase, parts: tuple[Part, ...]) -> Purchase:
     """``replace(p, parts=parts)``."""
-    return Purchase(p.purchase_id, p.price, p.purchased_on, parts, p.limit_held, p.refunded)
+    return Purchase(
+        p.purchase_id, p.price, p.purchased_on, parts, p.limit_held, p.refunded, p.merchant, p.partner_id
+    )
 
 
 def with_overdue_flags(

@@ -76,6 +76,10 @@ class Purchase:
     parts: tuple[Part, ...]
     limit_held: Money
     refunded: Money = ZERO
+    # What the customer knows the purchase by (RedPurchaseRequested's merchant and partner): printed
+    # on its bill lines, never used by a rule. None for plans stored before billing kept them.
+    merchant: str | None = None
+    partner_id: str | None = None
 
     @property
     def outstanding(self) -> Money:
@@ -84,11 +88,6 @@ class Purchase:
 
     def _outstanding_tiyn(self) -> int:
         return sum_int([p.amount.tiyn - p.paid.tiyn for p in self.parts])
-
-    @property
-    def unbilled_owed(self) -> Money:
-        """Unpaid principal of the parts not yet on a bill."""
-        return sum_tiyn([p.amount.tiyn - p.paid.tiyn for p in self.parts if not p.billed])
 
     @property
     def settled(self) -> bool:

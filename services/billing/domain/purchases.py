@@ -116,9 +116,18 @@ def accept_new_terms(account: RedAccount) -> RedAccount:
 
 
 def approve_purchase(
-    account: RedAccount, purchase_id: str, price: Money, purchased_on: date
+    account: RedAccount,
+    purchase_id: str,
+    price: Money,
+    purchased_on: date,
+    *,
+    merchant: str | None = None,
+    partner_id: str | None = None,
 ) -> PurchaseApproved | PurchaseDeclined:
-    """Approve a Red purchase only if the available amount covers the whole price."""
+    """Approve a Red purchase only if the available amount covers the whole price.
+
+    ``merchant`` and ``partner_id`` are kept on the plan only to name the purchase on its bills.
+    """
     existing = account.purchase(purchase_id)
     if existing is not None:
         # A redelivered request for the same purchase: same answer, no second plan.
@@ -139,7 +148,9 @@ def approve_purchase(
         Part(number=i + 1, amount=a, statement_date=d)
         for i, (a, d) in enumerate(zip(amounts, dates, strict=True))
     )
-    purchase = Purchase(purchase_id, price, purchased_on, parts, limit_held=price)
+    purchase = Purchase(
+        purchase_id, price, purchased_on, parts, limit_held=price, merchant=merchant, partner_id=partner_id
+    )
     # Keep purchases oldest first (002 Q2184: early repayment goes "from old to new").
     purchases = sorted([*account.purchases, purchase], key=lambda p: p.purchased_on)
     after = replace(account, purchases=tuple(purchases))

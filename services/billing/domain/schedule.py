@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import calendar as _gregorian
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
+from shared.clock import cutoff_at
+
 # Business time is Asia/Almaty by tz name, never a fixed offset (domain brief, preamble).
 ALMATY: Final = ZoneInfo("Asia/Almaty")
-# domain §4 (002 Q1513/Q1541): "pay the bill on the planned date by 20:00".
-DUE_TIME: Final = time(20, 0)
 # domain §4: a purchase is split into four parts, one per monthly bill.
 PLAN_PARTS: Final = 4
 
@@ -80,13 +80,12 @@ def due_date_for(statement_date: date, billing_day: int, calendar: WorkingDays) 
 
 
 def due_at(due_on: date) -> datetime:
-    """The payment deadline: 20:00 Asia/Almaty on the due date."""
-    return datetime.combine(due_on, DUE_TIME, tzinfo=ALMATY)
+    """The payment deadline: the daily cut-off, 20:00 Asia/Almaty, on the due date.
 
-
-def overdue_day(due_on: date, business_date: date) -> int:
-    """Calendar days past the due date (1 = the day after it); zero or less when not yet late."""
-    return (business_date - due_on).days
+    domain §4 (002 Q1513/Q1541): "pay the bill on the planned date by 20:00"; money paid after the
+    cut-off is credited the next day (``shared.clock.credited_business_date``), so it is late.
+    """
+    return cutoff_at(due_on)
 
 
 def day_after(d: date, days: int = 1) -> date:

@@ -147,13 +147,6 @@ class BonusRules:
         """The rule set in force at an aware instant (judged by its Asia/Almaty date)."""
         return self.rule_set_on(business_date(instant))
 
-    def by_id(self, set_id: str) -> RuleSet:
-        """The rule set with this id."""
-        for rule_set in self.rule_sets:
-            if rule_set.set_id == set_id:
-                return rule_set
-        raise KeyError(set_id)
-
 
 # -- loading -----------------------------------------------------------------------------------
 

@@ -22,10 +22,11 @@ stored receipt) itself. *Optional* fields may be absent; every other field is re
 event type            context fields
 ===================== ====================================================================================
 BillIssued            ``amount`` (bill total), ``due_at`` (20:00 Almaty on the due date),
-                      ``lines``: list of {``purchase_id``, ``part_no``, ``amount``, optional ``merchant``,
-                      optional ``parts_total`` (default 4)}
-PaymentCompleted      ``receipt_number``, ``provider`` (provider or merchant name as printed),
-                      ``account`` (the customer's account number at the provider), ``amount``, ``fee``,
+                      ``lines``: list of {``purchase_id`` (never shown), ``part_no``, ``amount``, optional
+                      ``merchant`` (code), ``partner_id``, ``purchased_on``, ``parts_total`` (default 4)}
+PaymentCompleted      ``receipt_number``, ``provider`` (a name, a code, or {``provider``, ``merchant``,
+                      ``partner_id``, ``name``}: codes the ``payee`` filter names), optional ``account``
+                      (the customer's account number at the provider), ``amount``, ``fee``,
                       ``total``, ``funding`` (GOLD|WALLET|BONUS|CARD|RED), ``completed_at``, ``receipt_url``
 PaymentFailed         ``reason_code``; optional ``amount``, ``provider`` (name), ``failed_at``,
                       ``refunded`` (bool: true = a debit was taken and returned, false = nothing taken)
@@ -35,6 +36,8 @@ TopUpCompleted        ``account`` (GOLD|WALLET), ``amount``, ``balance_after``, 
 TransferCompleted     ``amount``, ``fee``, ``from_account`` (GOLD|WALLET), ``completed_at``; optional
                       ``recipient`` (display name, already masked, e.g. "Асель К."), ``to_account``
                       (shown for transfers between own accounts), ``balance_after``
+TransferReceived      what the *recipient* of a TransferCompleted reads: ``amount``, ``to_account``,
+                      ``completed_at``; optional ``sender`` (first name; absent: "a Kaspi customer")
 RepaymentApplied      ``amount``, ``allocation`` = {optional ``bill_id``, ``to_bill``, ``to_purchases``: list
                       of {``purchase_id``, ``amount``}, ``carried``, ``refunded_to_gold``, v2: optional
                       ``prepayment_used``} (or a flat list of {``kind``, ``amount``, optional
@@ -54,12 +57,13 @@ CustomerPhoneChanged  ``changed_at`` (sms only: the notice sent to the *old* pho
 
 Every template also gets ``locale`` (set by the renderer). Filters: ``money``, ``bonus``,
 ``almaty_dt``, ``almaty_date``, ``almaty_time``, ``reason``, ``funding``, ``channel_name``,
-``status_name``, ``allocation_kind``, ``allocation_parts``, ``prepayment_used``, ``percent``, ``kk_case``
-(see ``filters``).
+``status_name``, ``allocation_kind``, ``allocation_parts``, ``prepayment_used``, ``percent``, ``kk_case``,
+``payee``, ``bill_lines``, ``sender_name`` (see ``filters``). Providers, merchants and partners are named
+from ``services/notify/display_names.toml`` (``names``): a message never prints a code or an id.
 
 Extra fields in the context (``customer_id``, ``payment_id``, ...) are ignored, so a whole
 ``model_dump()`` can be passed; notify only has to add the display names the event does not carry
-(``provider``/``merchant`` as printed, ``recipient``) and ``receipt_url``.
+(``recipient``, ``sender``) and ``receipt_url``.
 """
 
 from __future__ import annotations

@@ -16,6 +16,9 @@ normalised ``locale`` there), so templates write ``{{ due_at|almaty_dt }}``, not
 | ``kk_case(case)`` | number or time | Kazakh case ending: ``"14:37"|kk_case("dat")`` → ``14:37-ге`` |
 | ``allocation_parts`` | a Red repayment's allocation | its destinations: ``[{kind, amount, reference}]`` |
 | ``prepayment_used`` | a Red repayment's allocation | the earlier prepayment it released, tiyn (0 in v1) |
+| ``payee`` | a name, code or ``{provider, merchant, partner_id, name}`` | its name (``names``), no code |
+| ``sender_name`` | a name or nothing | its first word, else ``SOMEONE`` ("a Kaspi customer") |
+| ``bill_lines`` | a bill's lines | ``[{shop, purchased_on, part_no, parts_total, amount}]``, names, no ids |
 
 Naive datetimes are refused: business time is Asia/Almaty by tz name, and a naive value would be
 silently wrong by five hours.
@@ -34,8 +37,11 @@ from jinja2.runtime import Context
 from shared.money import Money
 
 from . import vocabulary as vocab
+from .names import default_names
 
 ALMATY: Final = ZoneInfo("Asia/Almaty")
+#: Parts of a Kaspi Red plan, for a bill line that does not say (billing's ``PLAN_PARTS``).
+DEFAULT_PARTS_TOTAL: Final = 4
 
 
 class FilterInputError(ValueError):
@@ -259,6 +265,44 @@ def kk_case(value: Any, case: str) -> str:
     return f"{text}-{front_ending if front else back_ending}"
 
 
+# -- names instead of codes ---------------------------------------------------------------------
+def _as_date(value: Any) -> date | None:
+    if value is None or isinstance(value, Undefined):
+        return None
+    if isinstance(value, datetime):
+        return to_almaty(value).date()
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError as exc:
+        raise FilterInputError(f"not an ISO date: {value!r}") from exc
+
+
+def bill_lines(lines: Any, locale: str) -> list[dict[str, Any]]:
+    """A bill's lines as a customer reads them: ``{shop, purchased_on, part_no, parts_total, amount}``.
+
+    ``shop`` is the partner's or merchant's name in ``locale`` (None when the line names neither or an
+    unknown one), ``purchased_on`` a ``date`` or None, ``parts_total`` 4 when the line does not say.
+    The purchase's id is deliberately left out: no customer knows a purchase by its UUID.
+    """
+    names = default_names()
+    out: list[dict[str, Any]] = []
+    for line in _require(lines):
+        if not isinstance(line, Mapping):
+            raise FilterInputError(f"bill lines are mappings, got {type(line).__name__}")
+        out.append(
+            {
+                "shop": names.merchant(line.get("merchant"), line.get("partner_id"), locale),
+                "purchased_on": _as_date(line.get("purchased_on")),
+                "part_no": line["part_no"],
+                "parts_total": line.get("parts_total") or DEFAULT_PARTS_TOTAL,
+                "amount": line["amount"],
+            }
+        )
+    return out
+
+
 # -- context-aware wrappers ---------------------------------------------------------------------
 def _locale(ctx: Context) -> str:
     return vocab.normalize_locale(ctx.get("locale"))
@@ -289,6 +333,25 @@ def percent_filter(ctx: Context, value: Any) -> str:
 
 
 @pass_context
+def payee(ctx: Context, value: Any) -> str:
+    """Whom a payment went to, in the message's locale (``names.DisplayNames.payee``), never a code."""
+    value = _require(value)
+    return default_names().payee(value if isinstance(value, Mapping) else str(value), _locale(ctx))
+
+
+@pass_context
+def sender_name(ctx: Context, name: Any) -> str:
+    """The sender of a transfer as its recipient reads it: the first name given, else "a Kaspi customer"."""
+    text = "" if name is None or isinstance(name, Undefined) else str(name).strip()
+    return text.split()[0] if text else vocab.SOMEONE[_locale(ctx)]
+
+
+@pass_context
+def bill_lines_filter(ctx: Context, lines: Any) -> list[dict[str, Any]]:
+    return bill_lines(lines, _locale(ctx))
+
+
+@pass_context
 def reason(ctx: Context, code: Any) -> str:
     return vocab.reason_text(None if code is None else str(code), _locale(ctx))
 
@@ -316,4 +379,7 @@ FILTERS: Final[Mapping[str, Callable[..., Any]]] = {
     "percent": percent_filter,
     "allocation_parts": allocation_parts,
     "prepayment_used": prepayment_used,
+    "payee": payee,
+    "bill_lines": bill_lines_filter,
+    "sender_name": sender_name,
 }

@@ -45,6 +45,8 @@ EVENT_TYPES: Final[tuple[str, ...]] = (
     "OtpRequested",
     "TopUpCompleted",
     "TransferCompleted",
+    # Not an event: what the recipient of a TransferCompleted reads (notify sends it to to_customer_id).
+    "TransferReceived",
     "RepaymentApplied",
     "BillOverdueRecorded",
     "PenaltyApplied",

@@ -196,6 +196,11 @@ ALLOCATION_KINDS: Final[Mapping[str, Mapping[str, str]]] = {
 }
 
 
+# -- who sent a transfer, when notify does not know their name ----------------------------------
+#: The recipient of a transfer is told the sender's first name only; without one, this (never a phone).
+SOMEONE: Final[Mapping[str, str]] = {"ru": "клиент Kaspi", "kk": "Kaspi клиенті", "en": "a Kaspi customer"}
+
+
 def label(table: Mapping[str, Mapping[str, str]], code: str | None, locale: str) -> str:
     """The locale's word for ``code`` in ``table``; the code itself when it has none (never blank)."""
     key = (code or "").strip().upper()

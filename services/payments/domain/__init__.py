@@ -39,7 +39,6 @@ from services.payments.domain.ledger import (
     red_bill_posting,
     refund_posting,
     refund_split,
-    service_payment_posting,
     top_up_posting,
     transfer_posting,
     void_hold_posting,
@@ -63,9 +62,7 @@ from services.payments.domain.otp import (
 from services.payments.domain.reasons import ReasonCode
 from services.payments.domain.receipts import (
     business_date,
-    mask_account,
     mask_payer_name,
-    parse_receipt_number,
     receipt_number,
 )
 from services.payments.domain.requests import (
@@ -81,12 +78,13 @@ from services.payments.domain.requests import (
     TransferRequest,
 )
 from services.payments.domain.status import (
+    IllegalStart,
     IllegalTransition,
     PaymentStatus,
     RefundTooLarge,
     can_transition,
-    is_final,
     refund_status,
+    start,
     transition,
 )
 from services.payments.domain.tariffs import FeeSchedule, operation_for, transfer_kind_for
@@ -111,6 +109,7 @@ __all__ = [
     "IdentityDataError",
     "IinCheck",
     "IinRules",
+    "IllegalStart",
     "IllegalTransition",
     "Merchant",
     "Operation",
@@ -144,13 +143,10 @@ __all__ = [
     "generate_code",
     "hash_code",
     "hold_posting",
-    "is_final",
-    "mask_account",
     "mask_payer_name",
     "needs_otp",
     "operation_for",
     "overpayment_credit_posting",
-    "parse_receipt_number",
     "purchase_posting",
     "receipt_number",
     "red_bill_posting",
@@ -158,7 +154,7 @@ __all__ = [
     "refund_split",
     "refund_status",
     "requires_otp",
-    "service_payment_posting",
+    "start",
     "top_up_posting",
     "transfer_kind_for",
     "transfer_posting",

@@ -4,6 +4,10 @@ Sign convention: an entry's amount is what flows *into* its account; negative fl
 customer account's balance is the sum of its entries and must never go below zero (the store
 enforces that under concurrency). System accounts may run negative: CASH_IN, for instance, is the
 source of every cash top-up. Every posting sums to zero, so the whole ledger always does.
+
+Every debit of a customer account is a hold first (``hold_posting`` to HOLDS), then a capture into
+its destination or a void back to its source: so no posting debits a customer straight into a
+provider, and none is ever reversed (a failure voids the hold; a refund is its own posting).
 """
 
 from __future__ import annotations
@@ -48,7 +52,6 @@ class PostingKind(StrEnum):
     """What a posting records."""
 
     TOP_UP = "TOP_UP"
-    SERVICE_PAYMENT = "SERVICE_PAYMENT"
     HOLD = "HOLD"
     VOID = "VOID"
     CAPTURE = "CAPTURE"
@@ -57,7 +60,6 @@ class PostingKind(StrEnum):
     RED_BILL_PAYMENT = "RED_BILL_PAYMENT"
     REFUND = "REFUND"
     OVERPAYMENT_CREDIT = "OVERPAYMENT_CREDIT"
-    REVERSAL = "REVERSAL"
 
 
 class UnbalancedPosting(ValueError):
@@ -88,24 +90,6 @@ class Posting:
         total = sum((entry.amount for entry in self.entries), Money.zero())
         if total.tiyn != 0:
             raise UnbalancedPosting(f"{self.kind} posting for {self.payment_id} is off by {total}")
-
-    def net(self, account: Account) -> Money:
-        """The net amount this posting moves into ``account``."""
-        return sum((e.amount for e in self.entries if e.account == account), Money.zero())
-
-    @property
-    def customer_debit(self) -> Money:
-        """The total taken out of customer accounts (a non-negative amount)."""
-        out = [e.amount for e in self.entries if isinstance(e.account, CustomerAccount)]
-        return -sum((a for a in out if a.is_negative), Money.zero())
-
-    def reversed(self) -> Posting:
-        """The posting that undoes this one (e.g. a provider failure after the debit)."""
-        return Posting(
-            self.payment_id,
-            PostingKind.REVERSAL,
-            tuple(Entry(e.account, -e.amount) for e in self.entries),
-        )
 
 
 def posting(payment_id: str, kind: PostingKind, legs: Iterable[tuple[Account, Money]]) -> Posting:
@@ -145,21 +129,6 @@ def top_up_posting(payment_id: str, customer_id: str, account: AccountType, amou
         payment_id,
         PostingKind.TOP_UP,
         [(SystemAccount.CASH_IN, -amount), (CustomerAccount(customer_id, account), amount)],
-    )
-
-
-def service_payment_posting(payment_id: str, source: Account, amount: Money, fee: Money) -> Posting:
-    """A direct service payment: amount to the provider, fee to fee income."""
-    _positive(amount)
-    _non_negative(fee, "fee")
-    return posting(
-        payment_id,
-        PostingKind.SERVICE_PAYMENT,
-        [
-            (source, -(amount + fee)),
-            (SystemAccount.PROVIDER_SETTLEMENT, amount),
-            (SystemAccount.FEE_INCOME, fee),
-        ],
     )
 
 

@@ -1,8 +1,7 @@
-"""Receipt numbers and the masking of names and accounts on receipts (domain §2 step 7, §6)."""
+"""Receipt numbers and the masking of the payer's name on receipts (domain §2 step 7, §6)."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -11,8 +10,6 @@ from zoneinfo import ZoneInfo
 ALMATY: Final = ZoneInfo("Asia/Almaty")
 RECEIPT_PREFIX: Final = "AQ"
 SEQUENCE_DIGITS: Final = 8
-_RECEIPT_RE: Final = re.compile(r"^AQ-(\d{8})-(\d{8})$")
-MASK: Final = "*"
 
 
 def business_date(moment: datetime) -> date:
@@ -37,15 +34,6 @@ def receipt_number(sequence: int, when: date | datetime) -> str:
     return f"{RECEIPT_PREFIX}-{day:%Y%m%d}-{sequence:0{SEQUENCE_DIGITS}d}"
 
 
-def parse_receipt_number(text: str) -> tuple[date, int]:
-    """The business date and sequence of a receipt number; ``ValueError`` if malformed."""
-    match = _RECEIPT_RE.match(text)
-    if match is None:
-        raise ValueError(f"not a receipt number: {text!r}")
-    day = datetime.strptime(match[1], "%Y%m%d").date()
-    return day, int(match[2])
-
-
 def mask_payer_name(full_name: str) -> str:
     """``"Aigerim Sultanova"`` → ``"Aigerim S."``: given name and the surname's initial.
 
@@ -59,20 +47,3 @@ def mask_payer_name(full_name: str) -> str:
     if len(parts) == 1:
         return given
     return f"{given} {parts[1][0].upper()}."
-
-
-def mask_account(account: str, visible: int = 4) -> str:
-    """Keep the last ``visible`` characters of an account, phone or card number: ``****7890``.
-
-    Separators are dropped first, and the mask has a fixed width so it leaks no length. A value
-    no longer than ``visible`` is masked entirely (showing it would show all of it).
-    """
-    if visible < 0:
-        raise ValueError("visible cannot be negative")
-    clean = re.sub(r"[\s\-]", "", account)
-    if not clean:
-        return ""
-    if len(clean) <= visible:
-        return MASK * 4
-    tail = clean[-visible:] if visible else ""
-    return f"{MASK * 4}{tail}"

@@ -1,4 +1,9 @@
-"""The payment status machine (domain §2 step 6 and its interpretation)."""
+"""The payment status machine (domain §2 step 6 and its interpretation).
+
+Every status the payments store writes goes through it (``services.payments.store``): a new payment
+through ``start``, every change through ``transition``, so an illegal change raises and its
+transaction rolls back instead of recording a status the machine forbids.
+"""
 
 from __future__ import annotations
 
@@ -37,9 +42,9 @@ TRANSITIONS: Final[Mapping[PaymentStatus, frozenset[PaymentStatus]]] = {
     S.REFUNDED: frozenset(),
 }
 
-# Where a payment may start: awaiting a code, awaiting the provider, or done at once.
-INITIAL: Final = frozenset({S.PENDING_CONFIRMATION, S.PENDING_PROVIDER, S.COMPLETED, S.FAILED})
-FINAL: Final = frozenset(status for status, nexts in TRANSITIONS.items() if not nexts)
+# Where a payment may start: awaiting a code, awaiting the provider (or the issuer, or a saga), or
+# done at once (a top-up). A refused command is a PaymentRejected, never a payment, so none starts FAILED.
+INITIAL: Final = frozenset({S.PENDING_CONFIRMATION, S.PENDING_PROVIDER, S.COMPLETED})
 
 
 class IllegalTransition(ValueError):
@@ -53,8 +58,23 @@ class IllegalTransition(ValueError):
         self.target = target
 
 
+class IllegalStart(ValueError):
+    """A payment written in a status no payment starts in."""
+
+    def __init__(self, status: PaymentStatus) -> None:
+        super().__init__(f"a payment cannot start {status}; it starts {', '.join(sorted(INITIAL))}")
+        self.status = status
+
+
 class RefundTooLarge(ValueError):
     """A refund would return more than was paid."""
+
+
+def start(status: PaymentStatus) -> PaymentStatus:
+    """Return ``status`` if a payment may start in it, else raise ``IllegalStart``."""
+    if status not in INITIAL:
+        raise IllegalStart(status)
+    return status
 
 
 def can_transition(current: PaymentStatus, target: PaymentStatus) -> bool:
@@ -67,11 +87,6 @@ def transition(current: PaymentStatus, target: PaymentStatus) -> PaymentStatus:
     if not can_transition(current, target):
         raise IllegalTransition(current, target)
     return target
-
-
-def is_final(status: PaymentStatus) -> bool:
-    """True for FAILED, CANCELLED and REFUNDED."""
-    return status in FINAL
 
 
 def refund_status(

@@ -1,39 +1,33 @@
-"""One running billing app per test module, driven through Kafka; helpers to publish and to poll."""
+"""One running billing app per test module (``tests.support.harness``), and the billing vocabulary."""
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator
+from datetime import date, datetime
 from datetime import time as dtime
-from typing import Any, TypeVar
+from functools import cached_property
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
 import pytest_asyncio
-from faststream import FastStream
-from faststream.kafka import KafkaBroker
 
 from services.billing.app import create_app
 from services.billing.service import BillingService
 from services.billing.settings import BillingSettings
 from shared.calendar import load_kz_calendar
 from shared.clock import ALMATY, SystemClock
-from shared.contracts.base import Contract
 from shared.contracts.billing import RedAccountOpened, RunBusinessDay
 from shared.contracts.common import Channel, Funding, Merchant, PaymentKind, PaymentStatus
-from shared.contracts.envelope import Envelope, decode
+from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentCompleted, PaymentRefunded, Receipt, RedPurchaseRequested
-from shared.db import create_pool
 from shared.money import tenge_to_tiyn as tenge
 from shared.settings import Settings
-from shared.topics import resolve, topic_for_contract
-from tests.support.kafka import create_topics, read_records
-from tests.support.trust import envelope, publish
+from tests.support.harness import Service, service_settings, until
 
-T = TypeVar("T")
+GROUP = "aqsha-billing"
+#: What billing publishes.
+WATCHED = ("aqsha.billing.events",)
 
 
 def at(d: date, hh: int = 12, mm: int = 0) -> datetime:
@@ -41,46 +35,19 @@ def at(d: date, hh: int = 12, mm: int = 0) -> datetime:
     return datetime.combine(d, dtime(hh, mm), tzinfo=ALMATY)
 
 
-async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 30.0) -> T:
-    """Poll ``check`` until it returns something truthy; return it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.05)
+class Billing(Service):
+    """The running billing app, and the billing service on the test's pool for the ops path."""
 
-
-@dataclass
-class Billing:
-    """The running billing app and what tests need to drive and observe it."""
-
-    app: FastStream
-    settings: Settings
-    pool: asyncpg.Pool
-    service: BillingService
-
-    async def publish(self, payload: Contract, *, key: str | None = None) -> UUID:
-        """Publish an envelope to the contract's topic, as its producer would (signed by it); return its
-        event id."""
-        env = envelope(payload, key=key, occurred_at=datetime.now(UTC))
-        await self.publish_envelope(env)
-        return env.event_id
-
-    async def publish_envelope(self, env: Envelope[Any]) -> None:
-        """Publish this exact envelope (same event id), e.g. to redeliver it, signed by its producer."""
-        topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
-        broker = self.app.broker
-        assert isinstance(broker, KafkaBroker)
-        await publish(broker, env, topic)
+    @cached_property
+    def service(self) -> BillingService:
+        """Billing's service object (what ``aqsha billing run-day`` calls)."""
+        return BillingService(self.pool, calendar=load_kz_calendar(), clock=SystemClock())
 
     async def refund(
         self, customer: UUID, payment: UUID, amount: int, *, total_refunded: int, original_amount: int
     ) -> Envelope[Any]:
         """A merchant refund of a RED purchase; waits until billing handled it; returns the envelope."""
-        env = envelope(
+        env = await self.publish(
             PaymentRefunded(
                 payment_id=payment,
                 refund_id=uuid4(),
@@ -96,10 +63,8 @@ class Billing:
                     if total_refunded == original_amount
                     else PaymentStatus.PARTIALLY_REFUNDED
                 ),
-            ),
-            occurred_at=datetime.now(UTC),
+            )
         )
-        await self.publish_envelope(env)
         await self.handled(env.event_id)
         return env
 
@@ -110,7 +75,7 @@ class Billing:
         key, so it lands behind earlier payments events of that customer; once it is in the inbox,
         every earlier one (e.g. a redelivery the inbox skips) has been consumed too.
         """
-        event_id = await self.publish(
+        env = await self.publish(
             PaymentRefunded(
                 payment_id=uuid4(),
                 refund_id=uuid4(),
@@ -123,19 +88,15 @@ class Billing:
                 status=PaymentStatus.REFUNDED,
             )
         )
-        await self.handled(event_id)
+        await self.handled(env.event_id)
 
     async def version(self, customer: UUID) -> int:
         """The account row's version (bumped on every write)."""
         return int(await self.pool.fetchval("SELECT version FROM accounts WHERE customer_id = $1", customer))
 
-    async def handled(self, event_id: UUID) -> None:
+    async def handled(self, event_id: UUID, group: str | None = GROUP, timeout_s: float = 30.0) -> None:
         """Wait until billing's inbox recorded the event (its effects committed with it)."""
-        await until(
-            lambda: self.pool.fetchval(
-                "SELECT true FROM inbox WHERE consumer_group = 'aqsha-billing' AND event_id = $1", event_id
-            )
-        )
+        await super().handled(event_id, group, timeout_s)
 
     async def open(
         self,
@@ -147,7 +108,7 @@ class Billing:
     ) -> UUID:
         """Open a Red account for a fresh customer and wait until billing has it."""
         customer = uuid4()
-        event_id = await self.publish(
+        env = await self.publish(
             RedAccountOpened(
                 customer_id=customer,
                 limit=limit,
@@ -156,13 +117,13 @@ class Billing:
                 loan_payment_day=loan_payment_day,
             )
         )
-        await self.handled(event_id)
+        await self.handled(env.event_id)
         return customer
 
     async def buy(self, customer: UUID, amount: int, on: date) -> UUID:
         """Request a Red purchase and wait for billing's decision (approved or declined)."""
         payment = uuid4()
-        event_id = await self.publish(
+        env = await self.publish(
             RedPurchaseRequested(
                 payment_id=payment,
                 customer_id=customer,
@@ -171,7 +132,7 @@ class Billing:
                 requested_at=at(on, 12),
             )
         )
-        await self.handled(event_id)
+        await self.handled(env.event_id)
         return payment
 
     async def pay(
@@ -198,7 +159,7 @@ class Billing:
             channel=channel,
             status=PaymentStatus.COMPLETED,
         )
-        event_id = await self.publish(
+        env = await self.publish(
             PaymentCompleted(
                 payment_id=payment,
                 request_id=uuid4(),
@@ -214,7 +175,7 @@ class Billing:
                 receipt=receipt,
             )
         )
-        await self.handled(event_id)
+        await self.handled(env.event_id)
         return payment
 
     async def run_day(self, d: date) -> None:
@@ -229,7 +190,7 @@ class Billing:
         async def done() -> bool:
             return await self.runs(d) > before
 
-        await until(done)
+        await until(done, what=f"a business-day run of {d}")
 
     async def runs(self, d: date) -> int:
         """How many times the job ran for ``d``."""
@@ -237,27 +198,21 @@ class Billing:
             await self.pool.fetchval("SELECT count(*) FROM business_day_runs WHERE business_date = $1", d)
         )
 
-    async def events(self, type_: str, customer: UUID | None = None) -> list[Any]:
-        """Billing events of a type (for a customer) published so far."""
-        topic = resolve("aqsha.billing.events", self.settings.kafka.topic_suffix)
-        records = await read_records(self.settings.kafka.bootstrap, topic, until=0, timeout_s=10)
-        out = []
-        for r in records:
-            env = decode(r.value or b"")
-            if env.type == type_ and (customer is None or env.key == str(customer)):
-                out.append(env)
-        return out
+    async def emitted(self, type_: str, customer: UUID) -> list[Envelope[Any]]:
+        """Billing's events of ``type_`` for ``customer`` on the topic now (the collector caught up)."""
+        await self.events.caught_up()
+        return self.events.of(customer, type_)
 
-    async def wait_events(self, type_: str, customer: UUID, n: int) -> list[Any]:
+    async def wait_events(self, type_: str, customer: UUID, n: int) -> list[Envelope[Any]]:
         """Wait until the outbox is drained and at least ``n`` such events are on the topic."""
 
-        async def check() -> list[Any] | None:
+        async def check() -> list[Envelope[Any]] | None:
             if await self.pool.fetchval("SELECT count(*) FROM outbox"):
                 return None
-            found = await self.events(type_, customer)
+            found = await self.emitted(type_, customer)
             return found if len(found) >= n else None
 
-        return await until(check)
+        return await until(check, what=f"{n} × {type_} for {customer}")
 
     async def bills(self, customer: UUID) -> list[asyncpg.Record]:
         """The customer's bills, oldest first."""
@@ -276,15 +231,6 @@ class Billing:
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def billing(module_settings: Settings) -> AsyncIterator[Billing]:
     """The billing app, started once for the module (one consumer-group join)."""
-    await create_topics(module_settings.kafka)
-    settings = BillingSettings(**module_settings.model_dump())
-    app = create_app(settings)
-    pool = await create_pool(settings.db.dsn, "billing", max_size=4)
-    service = BillingService(pool, calendar=load_kz_calendar(), clock=SystemClock())
-    async with app.lifespan_context():
-        await app.start()
-        try:
-            yield Billing(app, settings, pool, service)
-        finally:
-            await app.stop()
-    await pool.close()
+    settings = service_settings(BillingSettings, module_settings)
+    async with Billing.running(create_app(settings), settings, schema="billing", watch=WATCHED) as svc:
+        yield svc

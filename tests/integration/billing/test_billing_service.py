@@ -21,7 +21,7 @@ from shared.contracts.billing import LimitRestoreReason, OverpaymentReason, RedA
 from shared.contracts.common import Channel, Funding, ReasonCode
 from shared.contracts.payments import RedPurchaseCancelled
 from shared.money import tenge_to_tiyn as tenge
-from tests.integration.billing.conftest import Billing, at, until
+from tests.integration.billing.conftest import Billing, at
 
 pytestmark = pytest.mark.integration
 D = date.fromisoformat
@@ -41,16 +41,13 @@ async def summary_of(b: Billing, customer: UUID) -> dict[str, Any]:
 
 async def published(b: Billing, type_: str, customer: UUID) -> list[Any]:
     """Events of a type for the customer once the outbox is drained (possibly none)."""
-
-    async def drained() -> bool:
-        return not await b.pool.fetchval("SELECT count(*) FROM outbox")
-
-    await until(drained)
-    return await b.events(type_, customer)
+    await b.drained()
+    return b.events.of(customer, type_)
 
 
 async def close(b: Billing, customer: UUID, on: date) -> None:
-    await b.handled(await b.publish(RedAccountClosed(customer_id=customer, closed_on=on)))
+    closed = await b.publish(RedAccountClosed(customer_id=customer, closed_on=on))
+    await b.handled(closed.event_id)
 
 
 async def test_paying_a_bill_with_a_fourth_part_restores_the_whole_price(billing: Billing) -> None:
@@ -119,7 +116,7 @@ async def test_paid_the_day_after_the_due_date_records_overdue_without_penalty(b
     assert await billing.count("penalties", c) == 0
     [overdue] = await billing.wait_events("BillOverdueRecorded", c, 1)
     assert overdue.payload.overdue_since == D("2026-07-15")
-    assert await billing.events("PenaltyApplied", c) == []
+    assert await billing.emitted("PenaltyApplied", c) == []
 
 
 async def test_unpaid_on_the_second_day_brings_exactly_one_penalty_onto_the_next_bill(
@@ -139,7 +136,7 @@ async def test_unpaid_on_the_second_day_brings_exactly_one_penalty_onto_the_next
     ]
     [penalty] = await billing.wait_events("PenaltyApplied", c, 1)
     assert (penalty.payload.amount, penalty.payload.applied_on) == (tenge(2_000), D("2026-07-16"))
-    assert len(await billing.events("BillOverdueRecorded", c)) == 1
+    assert len(await billing.emitted("BillOverdueRecorded", c)) == 1
 
 
 async def test_due_date_on_nauryz_saturday_moves_to_the_next_working_day(billing: Billing) -> None:
@@ -274,8 +271,8 @@ async def test_missed_days_catch_up_in_order_and_re_running_duplicates_nothing(b
     await billing.run_day(D("2026-04-20"))
     assert await facts() == (3, 2, 2)
     assert len(await billing.wait_events("BillIssued", c, 3)) == 3
-    assert len(await billing.events("BillOverdueRecorded", c)) == 2
-    assert len(await billing.events("PenaltyApplied", c)) == 2
+    assert len(await billing.emitted("BillOverdueRecorded", c)) == 2
+    assert len(await billing.emitted("PenaltyApplied", c)) == 2
     summary = await account_summary(billing.pool, c)
     assert summary is not None
     assert summary["last_closed_business_date"] == D("2026-04-20")
@@ -299,13 +296,10 @@ async def test_cancellation_releases_the_limit_once_and_closing_returns_the_bala
     payment = await billing.buy(c, tenge(30_000), D("2026-01-12"))
     assert await available(billing, c) == tenge(70_000)
     for _ in range(2):  # the compensation is idempotent, even under a new event id
-        await billing.handled(
-            await billing.publish(
-                RedPurchaseCancelled(
-                    payment_id=payment, customer_id=c, reason_code=ReasonCode.PROVIDER_FAILED
-                )
-            )
+        cancelled = await billing.publish(
+            RedPurchaseCancelled(payment_id=payment, customer_id=c, reason_code=ReasonCode.PROVIDER_FAILED)
         )
+        await billing.handled(cancelled.event_id)
     assert await available(billing, c) == tenge(100_000)
     [released] = await billing.wait_events("LimitRestored", c, 1)
     assert (released.payload.amount, released.payload.reason) == (
@@ -317,7 +311,8 @@ async def test_cancellation_releases_the_limit_once_and_closing_returns_the_bala
     await billing.pay(c, tenge(5_000), at(D("2026-01-13"), 12))
     [gold] = await billing.wait_events("OverpaymentRefunded", c, 1)
     assert gold.payload.amount == tenge(5_000)
-    await billing.handled(await billing.publish(RedAccountClosed(customer_id=c, closed_on=D("2026-01-14"))))
+    closed = await billing.publish(RedAccountClosed(customer_id=c, closed_on=D("2026-01-14")))
+    await billing.handled(closed.event_id)
     summary = await account_summary(billing.pool, c)
     assert summary is not None
     assert summary["closed"] is True
@@ -350,7 +345,7 @@ async def test_partial_refund_before_any_bill_lowers_the_last_parts_and_restores
 
     # The same refund event delivered again changes nothing.
     version = await billing.version(c)
-    await billing.publish_envelope(refund)
+    await billing.publish(refund)
     await billing.barrier(c)
     assert await billing.version(c) == version
     assert await available(billing, c) == 17_500_047

@@ -9,72 +9,26 @@ have arrived before it.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo
 
 import pytest
-import pytest_asyncio
 
 from services.bonus import queries
-from services.bonus.app import create_app
 from services.bonus.domain import BonusRules, load_rules
 from services.bonus.service import BonusService
-from services.bonus.settings import BonusSettings
 from shared.clock import SystemClock
 from shared.contracts.common import Funding, Merchant, PaymentKind, ServiceCategory
 from shared.contracts.payments import PaymentCompleted, PaymentFailed
 from shared.contracts.samples import sample
 from shared.db import create_pool
-from shared.settings import Settings
-from tests.support.kafka import create_topics
-
-from .harness import Harness, cancelled, completed, redemption, refunded
+from tests.integration.bonus.conftest import SWITCH_OVER, Bonus, cancelled, completed, redemption, refunded
 
 pytestmark = pytest.mark.integration
 
 ALMATY = ZoneInfo("Asia/Almaty")
-SWITCH_OVER = date(2025, 1, 1)
 TENGE = 100  # tiyn
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def bonus(module_settings: Settings) -> AsyncIterator[Harness]:
-    """The bonus app running on the module's database and topics, and a harness to drive it."""
-    await create_topics(module_settings.kafka)
-    settings = BonusSettings(
-        service="bonus",
-        kafka=module_settings.kafka,
-        db=module_settings.db,
-        redis=module_settings.redis,
-        outbox_poll_interval_s=module_settings.outbox_poll_interval_s,
-        current_start=SWITCH_OVER,
-    )
-    app = create_app(settings)
-    pool = await create_pool(settings.db.dsn, "bonus", max_size=3)
-    harness = Harness(settings.kafka, pool, settings.db.dsn)
-    await app.start()
-    await harness.start()
-    try:
-        yield harness
-    finally:
-        await harness.stop()
-        await app.stop()
-        await pool.close()
-
-
-@pytest_asyncio.fixture(autouse=True, loop_scope="session")
-async def ledger_sums_to_balance(bonus: Harness) -> AsyncIterator[None]:
-    """After each test: every stored balance equals the sum of its customer's ledger, and is >= 0."""
-    yield
-    broken = await bonus.pool.fetch(
-        "SELECT b.customer_id, b.balance, COALESCE(l.total, 0) AS total FROM balances b "
-        "LEFT JOIN (SELECT customer_id, sum(CASE WHEN kind IN ('ACCRUAL', 'RESTORE') THEN amount "
-        "ELSE -amount END) AS total FROM ledger_entries GROUP BY customer_id) l USING (customer_id) "
-        "WHERE b.balance <> COALESCE(l.total, 0) OR b.balance < 0"
-    )
-    assert [dict(r.items()) for r in broken] == []
 
 
 def _utility(customer: UUID, at: datetime, amount: int = 20_000 * TENGE) -> PaymentCompleted:
@@ -83,7 +37,7 @@ def _utility(customer: UUID, at: datetime, amount: int = 20_000 * TENGE) -> Paym
     )
 
 
-async def _fund(bonus: Harness, customer: UUID, bonus_tiyn: int) -> None:
+async def _fund(bonus: Bonus, customer: UUID, bonus_tiyn: int) -> None:
     """Give the customer ``bonus_tiyn`` through a Kaspi Travel purchase (5 % in the current program)."""
     pay = completed(
         customer,
@@ -102,7 +56,7 @@ async def _fund(bonus: Harness, customer: UUID, bonus_tiyn: int) -> None:
 
 
 async def test_legacy_program_accrues_1_percent_on_services_and_5_on_flights_and_listed_restaurants(
-    bonus: Harness,
+    bonus: Bonus,
 ) -> None:
     customer = uuid4()
     day = datetime(2024, 6, 15, 12, tzinfo=ALMATY)
@@ -163,7 +117,7 @@ async def test_legacy_program_accrues_1_percent_on_services_and_5_on_flights_and
 
 
 async def test_switch_over_day_judges_each_payment_by_the_program_in_force_at_completion(
-    bonus: Harness,
+    bonus: Bonus,
 ) -> None:
     customer = uuid4()
     last_legacy = _utility(customer, datetime(2024, 12, 31, 23, 59, 59, tzinfo=ALMATY))
@@ -182,7 +136,7 @@ async def test_switch_over_day_judges_each_payment_by_the_program_in_force_at_co
     assert await bonus.balance(customer) == 200 * TENGE
 
 
-async def test_partner_promotions_inside_and_outside_their_window_and_by_funding(bonus: Harness) -> None:
+async def test_partner_promotions_inside_and_outside_their_window_and_by_funding(bonus: Bonus) -> None:
     customer = uuid4()
 
     def qr(at: datetime, partner: str, funding: Funding = Funding.GOLD) -> PaymentCompleted:
@@ -233,7 +187,7 @@ async def test_partner_promotions_inside_and_outside_their_window_and_by_funding
     assert await bonus.balance(customer) == 3_500 * TENGE
 
 
-async def test_kaspi_travel_earns_its_configured_percent_on_the_money_paid(bonus: Harness) -> None:
+async def test_kaspi_travel_earns_its_configured_percent_on_the_money_paid(bonus: Bonus) -> None:
     customer = uuid4()
     at = datetime(2025, 8, 20, 15, tzinfo=ALMATY)
     wallet = completed(
@@ -262,7 +216,7 @@ async def test_kaspi_travel_earns_its_configured_percent_on_the_money_paid(bonus
 
 
 async def test_accrual_happens_exactly_once_when_payment_completed_is_delivered_three_times(
-    bonus: Harness,
+    bonus: Bonus,
 ) -> None:
     customer = uuid4()
     pay = _utility(customer, datetime(2024, 5, 5, 10, tzinfo=ALMATY))
@@ -289,7 +243,7 @@ async def test_accrual_happens_exactly_once_when_payment_completed_is_delivered_
 # -- clawback -------------------------------------------------------------------------------------
 
 
-async def test_refunds_claw_back_in_proportion_to_the_amount_refunded(bonus: Harness) -> None:
+async def test_refunds_claw_back_in_proportion_to_the_amount_refunded(bonus: Bonus) -> None:
     customer = uuid4()
     pay = completed(
         customer, at=datetime(2025, 6, 1, tzinfo=ALMATY), amount=20_000 * TENGE, kind=PaymentKind.PURCHASE,
@@ -322,7 +276,7 @@ async def test_refunds_claw_back_in_proportion_to_the_amount_refunded(bonus: Har
 
 
 async def test_clawback_of_an_already_spent_bonus_takes_what_is_there_and_records_the_shortfall(
-    bonus: Harness,
+    bonus: Bonus,
 ) -> None:
     customer = uuid4()
     travel = completed(
@@ -351,7 +305,7 @@ async def test_clawback_of_an_already_spent_bonus_takes_what_is_there_and_record
 # -- spending -------------------------------------------------------------------------------------
 
 
-async def test_redemption_caps_and_declines(bonus: Harness) -> None:
+async def test_redemption_caps_and_declines(bonus: Bonus) -> None:
     customer = uuid4()
     await _fund(bonus, customer, 5_000 * TENGE)
     over_share = redemption(customer, amount=6_000 * TENGE + 1, purchase_amount=10_000 * TENGE)
@@ -406,7 +360,7 @@ async def test_redemption_caps_and_declines(bonus: Harness) -> None:
     )
 
 
-async def test_a_failed_purchase_returns_the_redeemed_bonus(bonus: Harness) -> None:
+async def test_a_failed_purchase_returns_the_redeemed_bonus(bonus: Bonus) -> None:
     customer = uuid4()
     await _fund(bonus, customer, 5_000 * TENGE)
     req = redemption(customer, amount=3_000 * TENGE, purchase_amount=5_000 * TENGE)
@@ -433,7 +387,7 @@ async def test_a_failed_purchase_returns_the_redeemed_bonus(bonus: Harness) -> N
     assert restored_at is not None
 
 
-async def test_other_event_types_on_the_topic_are_skipped(bonus: Harness) -> None:
+async def test_other_event_types_on_the_topic_are_skipped(bonus: Bonus) -> None:
     customer = uuid4()
     failed = sample(PaymentFailed).model_copy(update={"customer_id": customer, "payment_id": uuid4()})
     await bonus.publish(failed)
@@ -444,11 +398,11 @@ async def test_other_event_types_on_the_topic_are_skipped(bonus: Harness) -> Non
     assert await bonus.pool.fetchval("SELECT count(*) FROM inbox WHERE event_type = 'PaymentFailed'") == 0
 
 
-async def test_concurrent_redemptions_for_one_customer_never_overspend(bonus: Harness) -> None:
+async def test_concurrent_redemptions_for_one_customer_never_overspend(bonus: Bonus) -> None:
     """Direct service calls in parallel (bypassing Kafka's per-key ordering): the row lock serialises them."""
     customer = uuid4()
     await _fund(bonus, customer, 1_000 * TENGE)
-    service_pool = await create_pool(bonus.dsn, "bonus", max_size=8)
+    service_pool = await create_pool(bonus.settings.db.dsn, "bonus", max_size=8)
     try:
         service = BonusService(service_pool, _rules(), SystemClock(), group="test-concurrency")
         requests = [redemption(customer, amount=300 * TENGE, purchase_amount=1_000 * TENGE) for _ in range(6)]

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import logging
 import random
 import socket
 import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,8 +19,6 @@ import asyncpg
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
-from faststream import FastStream
-from faststream.kafka import KafkaBroker
 from pypdf import PdfReader
 
 from services.notify.app import create_app
@@ -35,23 +31,23 @@ from shared.contracts import notify as notify_contracts
 from shared.contracts.base import Contract
 from shared.contracts.common import Locale
 from shared.contracts.customers import CustomerRegistered
-from shared.contracts.envelope import Envelope, decode
+from shared.contracts.envelope import Envelope
 from shared.contracts.payments import OtpRequestedV1
 from shared.contracts.registry import contract_for
 from shared.contracts.samples import SAMPLE_OTP_CODE, samples
-from shared.db import create_pool
-from shared.kafka import broker_factory
 from shared.logging import configure_logging
 from shared.money import fmt_tiyn
 from shared.otp_seal import seal_code
 from shared.settings import Settings
-from shared.topics import dlq_name, resolve, topic_for_contract
-from tests.support.kafka import create_topics, read_records
-from tests.support.trust import envelope, publish
+from shared.topics import dlq_name
+from tests.support.harness import Record, Service, service_settings, until
+from tests.support.trust import envelope
 
 pytestmark = pytest.mark.integration
 
 EMAIL_EVENTS = {"BillIssued", "PaymentCompleted", "RepaymentApplied"}
+#: What notify publishes, and the dead letters of the OTP topic it consumes.
+WATCHED = ("aqsha.notify.events", dlq_name("aqsha.payments.otp"))
 
 
 # -- a real webhook receiver ----------------------------------------------------------------------
@@ -112,58 +108,44 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@dataclass
-class Env:
+class Notify(Service):
+    """The running notify app, its real webhook gateway and SMTP relay, and its captured JSON logs."""
+
     settings: NotifySettings
-    pool: asyncpg.Pool
-    producer: KafkaBroker
     gateway: Gateway
     mailbox: Mailbox
     logs: io.StringIO
-    renderer: Renderer = field(default_factory=Renderer)
-
-    async def publish(self, env: Envelope[Any], times: int = 1) -> None:
-        """Publish ``env`` ``times`` times (redeliveries), signed by its producer."""
-        topic = resolve(topic_for_contract(env.type).name, self.settings.kafka.topic_suffix)
-        for _ in range(times):
-            await publish(self.producer, env, topic)
+    renderer: Renderer
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def env(module_settings: Settings) -> AsyncIterator[Env]:
+async def notify(module_settings: Settings) -> AsyncIterator[Notify]:
     gateway = Gateway()
     server = _start_gateway(gateway)
     mailbox = Mailbox()
     smtp = Controller(mailbox, hostname="127.0.0.1", port=_free_port())
     smtp.start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
-    settings = NotifySettings.model_validate(
-        {
-            **module_settings.model_dump(),
-            "service": "notify",
-            "push_webhook_url": f"{base}/push",
-            "sms_webhook_url": f"{base}/sms",
-            "smtp_host": "127.0.0.1",
-            "smtp_port": smtp.port,
-            "delivery_max_attempts": 3,
-            "delivery_backoff_ms": 10,
-            "resume_interval_s": 0.5,
-        }
+    settings = service_settings(
+        NotifySettings,
+        module_settings,
+        service="notify",
+        push_webhook_url=f"{base}/push",
+        sms_webhook_url=f"{base}/sms",
+        smtp_host="127.0.0.1",
+        smtp_port=smtp.port,
+        delivery_max_attempts=3,
+        delivery_backoff_ms=10,
+        resume_interval_s=0.5,
     )
-    await create_topics(settings.kafka)
-    app: FastStream = create_app(settings)
+    app = create_app(settings)
     logs = io.StringIO()
     configure_logging("notify", "INFO", stream=logs)  # capture the JSON log stream
-    producer = broker_factory(settings.kafka, client_id="notify-test-producer")
-    await producer.connect()
-    pool = await create_pool(settings.db.dsn, "notify", max_size=3)
-    await app.start()
     try:
-        yield Env(settings, pool, producer, gateway, mailbox, logs)
+        async with Notify.running(app, settings, schema="notify", watch=WATCHED) as svc:
+            svc.gateway, svc.mailbox, svc.logs, svc.renderer = gateway, mailbox, logs, Renderer()
+            yield svc
     finally:
-        await app.stop()
-        await producer.stop()
-        await pool.close()
         smtp.stop()
         server.shutdown()
         root = logging.getLogger()
@@ -172,20 +154,11 @@ async def env(module_settings: Settings) -> AsyncIterator[Env]:
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-async def until(predicate: Callable[[], Awaitable[bool]], timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not reached in time")
-
-
 def _phone() -> str:
     return "+7701" + "".join(random.choices("0123456789", k=7))
 
 
-async def register(env: Env, *, locale: Locale = Locale.RU, email: bool = True) -> CustomerRegistered:
+async def register(notify: Notify, *, locale: Locale = Locale.RU, email: bool = True) -> CustomerRegistered:
     cid = uuid4()
     customer = CustomerRegistered(
         customer_id=cid,
@@ -195,8 +168,8 @@ async def register(env: Env, *, locale: Locale = Locale.RU, email: bool = True) 
         locale=locale,
         email=f"{cid.hex[:8]}@example.kz" if email else None,
     )
-    await env.publish(envelope(customer, occurred_at=datetime.now(UTC)))
-    await until(lambda: _exists(env.pool, "SELECT 1 FROM customers WHERE customer_id = $1", cid))
+    await notify.publish(customer)
+    await until(lambda: _exists(notify.pool, "SELECT 1 FROM customers WHERE customer_id = $1", cid))
     return customer
 
 
@@ -227,11 +200,11 @@ def event_for(customer: CustomerRegistered, type_name: str, **changes: Any) -> E
     return envelope(payload, occurred_at=datetime.now(UTC))  # as the service that emits it
 
 
-async def settled(env: Env, source: UUID, count: int) -> None:
+async def settled(notify: Notify, source: UUID, count: int) -> None:
     """Wait until ``count`` deliveries of ``source`` exist and none is PENDING."""
 
     async def done() -> bool:
-        row = await env.pool.fetchrow(
+        row = await notify.pool.fetchrow(
             "SELECT count(*) AS n, count(*) FILTER (WHERE status = 'PENDING') AS pending "
             "FROM deliveries WHERE source_event_id = $1",
             source,
@@ -242,24 +215,24 @@ async def settled(env: Env, source: UUID, count: int) -> None:
     await until(done)
 
 
-async def notify_events(env: Env, source: UUID, until_n: int) -> list[Envelope[Any]]:
-    topic = resolve("aqsha.notify.events", env.settings.kafka.topic_suffix)
-    records = await read_records(env.settings.kafka.bootstrap, topic, until=until_n, timeout_s=20)
-    out = [decode(r.value or b"") for r in records]
+async def notify_events(notify: Notify, source: UUID) -> list[Envelope[Any]]:
+    """notify's events about ``source`` on its topic now (the collector caught up)."""
+    await notify.events.caught_up()
+    out = notify.events.of(topic=notify.topic("aqsha.notify.events"))
     return [e for e in out if getattr(e.payload, "source_event_id", None) == source]
 
 
 # -- tests --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("locale", [Locale.KK])
-async def test_every_customer_facing_event_reaches_its_channels(env: Env, locale: Locale) -> None:
-    customer = await register(env, locale=locale)
+async def test_every_customer_facing_event_reaches_its_channels(notify: Notify, locale: Locale) -> None:
+    customer = await register(notify, locale=locale)
     envelopes = [event_for(customer, t) for t in sorted(MESSAGE_EVENTS)]
     for e in envelopes:
-        await env.publish(e)
+        await notify.publish(e)
     for e in envelopes:
         expected = 1 if e.type == "OtpRequested" else (3 if e.type in EMAIL_EVENTS else 2)
-        await settled(env, e.event_id, expected)
-    statuses = await env.pool.fetch(
+        await settled(notify, e.event_id, expected)
+    statuses = await notify.pool.fetch(
         "SELECT event_type, channel, status FROM deliveries WHERE customer_id = $1", customer.customer_id
     )
     assert {r["status"] for r in statuses} == {"SENT"}
@@ -275,13 +248,13 @@ async def test_every_customer_facing_event_reaches_its_channels(env: Env, locale
             assert channels[e.type] == {"inbox", "push"}
 
     # The inbox holds the renderer's text in the customer's locale.
-    messages = {m.event_type: m for m in await inbox(env.pool, customer.customer_id)}
+    messages = {m.event_type: m for m in await inbox(notify.pool, customer.customer_id)}
     assert set(messages) == MESSAGE_EVENTS - {"OtpRequested"}
     for e in envelopes:
         if e.type == "OtpRequested":
             continue
-        rendered = env.renderer.render(
-            e.type, locale.value, message_context(e, env.settings.receipt_url_base), channel="inbox"
+        rendered = notify.renderer.render(
+            e.type, locale.value, message_context(e, notify.settings.receipt_url_base), channel="inbox"
         )
         assert messages[e.type].locale == locale.value
         assert (messages[e.type].title, messages[e.type].body) == (rendered.title, rendered.body), e.type
@@ -290,36 +263,36 @@ async def test_every_customer_facing_event_reaches_its_channels(env: Env, locale
     assert receipt_link == f"aqsha://receipts/{paid.payload.receipt.receipt_number}"
 
     # Push got one call per event, with the idempotency key; e-mail went to the customer's address.
-    push = env.gateway.calls("/push", str(customer.customer_id))
+    push = notify.gateway.calls("/push", str(customer.customer_id))
     assert len(push) == len(MESSAGE_EVENTS) - 1
     keys = {h[IDEMPOTENCY_HEADER] for h, _ in push}
     assert keys == {f"{e.event_id}:push" for e in envelopes if e.type != "OtpRequested"}
-    mails = [m for m in env.mailbox.messages if m[0] == [customer.email]]
+    mails = [m for m in notify.mailbox.messages if m[0] == [customer.email]]
     assert len(mails) == len(EMAIL_EVENTS)
 
 
-async def test_redelivered_events_deliver_once_per_channel(env: Env) -> None:
-    customer = await register(env)
+async def test_redelivered_events_deliver_once_per_channel(notify: Notify) -> None:
+    customer = await register(notify)
     envelopes = [event_for(customer, t) for t in ("BillIssued", "BonusAccrued", "PaymentCompleted")]
     for e in envelopes:
-        await env.publish(e, times=3)
+        await notify.publish(e, times=3)
     for e in envelopes:
-        await settled(env, e.event_id, 3 if e.type in EMAIL_EVENTS else 2)
+        await settled(notify, e.event_id, 3 if e.type in EMAIL_EVENTS else 2)
     marker = event_for(customer, "LimitRestored")  # published after: when it is done, all were consumed
-    await env.publish(marker)
-    await settled(env, marker.event_id, 2)
-    push = env.gateway.calls("/push", str(customer.customer_id))
+    await notify.publish(marker)
+    await settled(notify, marker.event_id, 2)
+    push = notify.gateway.calls("/push", str(customer.customer_id))
     keys = [h[IDEMPOTENCY_HEADER] for h, _ in push]
     assert sorted(keys) == sorted({*keys}), "one push per event"
     assert len(keys) == 4
-    assert len(await inbox(env.pool, customer.customer_id)) == 4
-    assert len([m for m in env.mailbox.messages if m[0] == [customer.email]]) == 2
+    assert len(await inbox(notify.pool, customer.customer_id)) == 4
+    assert len([m for m in notify.mailbox.messages if m[0] == [customer.email]]) == 2
     sources = [e.event_id for e in envelopes]
     delivered: set[tuple[UUID, str]] = set()
 
     async def all_published() -> bool:
         for src in sources:
-            for x in await notify_events(env, src, until_n=1):
+            for x in await notify_events(notify, src):
                 assert x.type == "NotificationDelivered"
                 delivered.add((x.payload.source_event_id, x.payload.channel.value))
         return len(delivered) >= 3 + 2 + 3
@@ -328,44 +301,44 @@ async def test_redelivered_events_deliver_once_per_channel(env: Env) -> None:
     assert len(delivered) == 3 + 2 + 3, "one NotificationDelivered per (event, channel)"
 
 
-async def test_a_channel_failing_twice_then_succeeding_delivers_once(env: Env) -> None:
-    customer = await register(env, email=False)
-    env.gateway.fail[str(customer.customer_id)] = 2
+async def test_a_channel_failing_twice_then_succeeding_delivers_once(notify: Notify) -> None:
+    customer = await register(notify, email=False)
+    notify.gateway.fail[str(customer.customer_id)] = 2
     e = event_for(customer, "TopUpCompleted")
-    await env.publish(e)
-    await settled(env, e.event_id, 2)
-    row = await env.pool.fetchrow(
+    await notify.publish(e)
+    await settled(notify, e.event_id, 2)
+    row = await notify.pool.fetchrow(
         "SELECT status, attempts FROM deliveries WHERE source_event_id = $1 AND channel = 'push'", e.event_id
     )
     assert row is not None
     assert (row["status"], row["attempts"]) == ("SENT", 3)
-    push = env.gateway.calls("/push", str(customer.customer_id))
+    push = notify.gateway.calls("/push", str(customer.customer_id))
     assert len(push) == 3
     assert {h[IDEMPOTENCY_HEADER] for h, _ in push} == {f"{e.event_id}:push"}
 
     async def published() -> bool:
-        events = await notify_events(env, e.event_id, until_n=1)
+        events = await notify_events(notify, e.event_id)
         return any(x.payload.channel == "PUSH" for x in events)
 
     await until(published)
-    events = await notify_events(env, e.event_id, until_n=1)
+    events = await notify_events(notify, e.event_id)
     push_events = [x for x in events if x.payload.channel == "PUSH"]
     assert [x.type for x in push_events] == ["NotificationDelivered"]
     assert push_events[0].payload.attempt_count == 3
 
 
-async def test_a_channel_always_failing_ends_in_dead_letter_and_notification_failed(env: Env) -> None:
-    customer = await register(env, email=False)
-    env.gateway.fail[str(customer.customer_id)] = -1
+async def test_a_channel_always_failing_ends_in_dead_letter_and_notification_failed(notify: Notify) -> None:
+    customer = await register(notify, email=False)
+    notify.gateway.fail[str(customer.customer_id)] = -1
     e = event_for(customer, "PenaltyApplied")
-    await env.publish(e)
-    await settled(env, e.event_id, 2)
-    rows = await env.pool.fetch(
+    await notify.publish(e)
+    await settled(notify, e.event_id, 2)
+    rows = await notify.pool.fetch(
         "SELECT channel, status FROM deliveries WHERE source_event_id = $1", e.event_id
     )
     status = {r["channel"]: r["status"] for r in rows}
     assert status == {"inbox": "SENT", "push": "FAILED"}
-    dead = await env.pool.fetchrow(
+    dead = await notify.pool.fetchrow(
         "SELECT channel, attempts, reason_code, error FROM delivery_dead_letters WHERE source_event_id = $1",
         e.event_id,
     )
@@ -374,10 +347,10 @@ async def test_a_channel_always_failing_ends_in_dead_letter_and_notification_fai
     assert "503" in dead["error"]
 
     async def failed_published() -> bool:
-        return any(x.type == "NotificationFailed" for x in await notify_events(env, e.event_id, until_n=1))
+        return any(x.type == "NotificationFailed" for x in await notify_events(notify, e.event_id))
 
     await until(failed_published)
-    failed = [x for x in await notify_events(env, e.event_id, until_n=1) if x.type == "NotificationFailed"]
+    failed = [x for x in await notify_events(notify, e.event_id) if x.type == "NotificationFailed"]
     assert len(failed) == 1
     payload: notify_contracts.NotificationFailed = failed[0].payload
     assert payload.channel == notify_contracts.NotificationChannel.PUSH
@@ -385,47 +358,49 @@ async def test_a_channel_always_failing_ends_in_dead_letter_and_notification_fai
     assert payload.customer_id == customer.customer_id
 
 
-async def test_receipt_pdf_fetched_by_number_has_its_number_and_amount(env: Env) -> None:
-    customer = await register(env)
+async def test_receipt_pdf_fetched_by_number_has_its_number_and_amount(notify: Notify) -> None:
+    customer = await register(notify)
     e = event_for(customer, "PaymentCompleted")
-    await env.publish(e)
-    await settled(env, e.event_id, 3)
+    await notify.publish(e)
+    await settled(notify, e.event_id, 3)
     number = e.payload.receipt.receipt_number
-    pdf = await get_receipt_pdf(env.pool, number)
+    pdf = await get_receipt_pdf(notify.pool, number)
     text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages).replace("\u00a0", " ")
     assert number in text
     assert fmt_tiyn(e.payload.receipt.amount).replace("\u00a0", " ") in text
-    assert await get_receipt_pdf(env.pool, number) == pdf, "cached and deterministic"
-    [message] = [m for m in await inbox(env.pool, customer.customer_id) if m.event_type == "PaymentCompleted"]
+    assert await get_receipt_pdf(notify.pool, number) == pdf, "cached and deterministic"
+    [message] = [
+        m for m in await inbox(notify.pool, customer.customer_id) if m.event_type == "PaymentCompleted"
+    ]
     assert message.link == f"aqsha://receipts/{number}"
     assert f"aqsha://receipts/{number}" in message.body
 
 
-async def test_otp_goes_only_by_sms_and_the_code_is_never_logged_or_stored(env: Env) -> None:
-    customer = await register(env)
+async def test_otp_goes_only_by_sms_and_the_code_is_never_logged_or_stored(notify: Notify) -> None:
+    customer = await register(notify)
     code = "".join(random.choices("123456789", k=6))
     e = event_for(customer, "OtpRequested", code=code)
-    await env.publish(e)
-    await settled(env, e.event_id, 1)
-    sms = env.gateway.calls("/sms", customer.phone)
+    await notify.publish(e)
+    await settled(notify, e.event_id, 1)
+    sms = notify.gateway.calls("/sms", customer.phone)
     assert len(sms) == 1
     headers, body = sms[0]
     assert code in body["text"]
     assert body["to"] == customer.phone
     assert headers[IDEMPOTENCY_HEADER] == f"{e.event_id}:sms"
-    assert env.gateway.calls("/push", str(customer.customer_id)) == []
-    assert not [m for m in env.mailbox.messages if m[0] == [customer.email]]
-    assert await inbox(env.pool, customer.customer_id) == []
+    assert notify.gateway.calls("/push", str(customer.customer_id)) == []
+    assert not [m for m in notify.mailbox.messages if m[0] == [customer.email]]
+    assert await inbox(notify.pool, customer.customer_id) == []
     # Not in the logs, not in any notify table.
-    logs = env.logs.getvalue()
+    logs = notify.logs.getvalue()
     assert logs, "the JSON log stream was captured"
     assert code not in logs
     assert customer.phone not in logs
     for table in ("deliveries", "inbox_messages", "receipts", "delivery_dead_letters", "outbox", "inbox"):
-        dump = await env.pool.fetchval(f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")
+        dump = await notify.pool.fetchval(f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")
         assert code not in dump, table
     # Nothing of the code at all: the row is only marked secret (no hash to brute-force).
-    row = await env.pool.fetchrow("SELECT * FROM deliveries WHERE source_event_id = $1", e.event_id)
+    row = await notify.pool.fetchrow("SELECT * FROM deliveries WHERE source_event_id = $1", e.event_id)
     assert row is not None
     assert row["secret"] is True
     assert "secret_hash" not in dict(row)
@@ -433,45 +408,45 @@ async def test_otp_goes_only_by_sms_and_the_code_is_never_logged_or_stored(env: 
     assert code not in e.payload.model_dump_json()
 
 
-async def test_otp_requested_v1_with_a_clear_code_is_refused_and_never_sent(env: Env) -> None:
-    customer = await register(env)
+async def test_otp_requested_v1_with_a_clear_code_is_refused_and_never_sent(notify: Notify) -> None:
+    customer = await register(notify)
     v1 = next(s for s in samples() if isinstance(s, OtpRequestedV1)).model_copy(
         update={"customer_id": customer.customer_id, "phone": customer.phone, "payment_id": uuid4()}
     )
     e = envelope(v1, occurred_at=datetime.now(UTC))
     assert e.schema_version == 1
-    await env.publish(e)
-    dlq = resolve(dlq_name("aqsha.payments.otp"), env.settings.kafka.topic_suffix)
+    await notify.publish(e)
+    dlq = notify.topic(dlq_name("aqsha.payments.otp"))
 
-    async def refused() -> bool:
-        records = await read_records(env.settings.kafka.bootstrap, dlq, until=0, timeout_s=5)
-        return any(r.key == e.key.encode() for r in records)
+    def refused() -> list[Record]:
+        return [d for d in notify.events.dead(e.key) if d.topic == dlq]
 
     await until(refused)
-    records = await read_records(env.settings.kafka.bootstrap, dlq, until=1)
-    [letter] = [r for r in records if r.key == e.key.encode()]
-    headers = {k: v.decode() for k, v in letter.headers}
+    await notify.events.caught_up()
+    [letter] = refused()
+    headers = letter.headers
     assert headers["aqsha-dlq-reason"] == "insecure_contract"
     assert v1.code not in headers["aqsha-dlq-error"]
-    assert env.gateway.calls("/sms", customer.phone) == []
-    assert not await _exists(env.pool, "SELECT 1 FROM deliveries WHERE source_event_id = $1", e.event_id)
-    assert not await _exists(env.pool, "SELECT 1 FROM inbox WHERE event_id = $1", e.event_id)
+    assert notify.gateway.calls("/sms", customer.phone) == []
+    assert not await _exists(notify.pool, "SELECT 1 FROM deliveries WHERE source_event_id = $1", e.event_id)
+    assert not await _exists(notify.pool, "SELECT 1 FROM inbox WHERE event_id = $1", e.event_id)
 
 
-async def test_a_pending_delivery_left_by_a_crash_is_resumed_once(env: Env) -> None:
+async def test_a_pending_delivery_left_by_a_crash_is_resumed_once(notify: Notify) -> None:
     # As if the service was killed after claiming the delivery and before marking it: a PENDING row.
-    customer = await register(env, email=False)
+    customer = await register(notify, email=False)
     source = uuid4()
-    await env.pool.execute(
+    await notify.pool.execute(
         "INSERT INTO deliveries(source_event_id, event_type, channel, customer_id, correlation_id, locale, "
         "title, body, created_at) VALUES ($1, 'LimitRestored', 'push', $2, $3, 'ru', 't', 'b', now())",
         source,
         customer.customer_id,
         uuid4(),
     )
-    await settled(env, source, 1)
+    await settled(notify, source, 1)
     assert (
-        await env.pool.fetchval("SELECT status FROM deliveries WHERE source_event_id = $1", source) == "SENT"
+        await notify.pool.fetchval("SELECT status FROM deliveries WHERE source_event_id = $1", source)
+        == "SENT"
     )
-    push = env.gateway.calls("/push", str(customer.customer_id))
+    push = notify.gateway.calls("/push", str(customer.customer_id))
     assert [h[IDEMPOTENCY_HEADER] for h, _ in push] == [f"{source}:push"]

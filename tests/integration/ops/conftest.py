@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
 
 from typer.testing import CliRunner, Result
 
 from shared.ops.cli import app
 from shared.settings import Settings
-
-T = TypeVar("T")
 
 
 def cli_env(settings: Settings) -> dict[str, str]:
@@ -34,16 +30,3 @@ def invoke(settings: Settings, *args: str, input: str | None = None) -> Result:
 async def ainvoke(settings: Settings, *args: str, input: str | None = None) -> Result:
     """``invoke`` from async tests: in a thread, so the test's loop (and services in it) keeps running."""
     return await asyncio.to_thread(invoke, settings, *args, input=input)
-
-
-async def until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 60.0) -> T:
-    """Poll ``check`` until it returns something truthy; return it."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while True:
-        value = await check()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.2)

@@ -36,9 +36,10 @@ from shared.kafka import DLQ_ERROR, DLQ_GROUP, DLQ_REASON, DLQ_TOPIC
 from shared.money import fmt_tiyn
 from shared.ops.kafka_tools import REDRIVE_GROUP, REDRIVEN_FROM
 from shared.settings import Settings
-from shared.topics import CUSTOMERS_EVENTS, dlq_name, resolve
+from shared.topics import CUSTOMERS_EVENTS, TOPICS, dlq_name, resolve
 from shared.trust import HEADER_KEY_ID
-from tests.integration.ops.conftest import ainvoke, cli_env, invoke, until
+from tests.integration.ops.conftest import ainvoke, cli_env, invoke
+from tests.support.harness import until
 from tests.support.kafka import create_topics, read_records
 from tests.support.trust import keyring, registry, signed
 
@@ -91,7 +92,7 @@ def _dead_letter_headers(record: Any, reason: str, group: str = "aqsha-payments"
 # ------------------------------------------------------------------------------------------- topics
 async def test_topics_list_apply_and_console_script(settings: Settings) -> None:
     before = json.loads((await ainvoke(settings, "topics", "list", "--json")).stdout)
-    assert len(before) == 18
+    assert len(before) == 2 * len(TOPICS) == 20
     assert not any(t["exists"] for t in before)
     human = await ainvoke(settings, "topics", "list")
     assert human.exit_code == 0
@@ -99,7 +100,7 @@ async def test_topics_list_apply_and_console_script(settings: Settings) -> None:
 
     applied = await ainvoke(settings, "topics", "apply")
     assert applied.exit_code == 0, applied.output
-    assert "created 18 topic(s)" in applied.stdout
+    assert "created 20 topic(s)" in applied.stdout
     again = await ainvoke(settings, "topics", "apply", "--json")
     assert json.loads(again.stdout)["created"] == []
 
@@ -126,6 +127,8 @@ async def test_topics_list_apply_and_console_script(settings: Settings) -> None:
         "exists": True,
     }
     assert after["aqsha.billing.commands"]["key"] == "business_date"
+    assert after["aqsha.billing.days"]["key"] == "business_date"
+    assert after["aqsha.billing.days"]["producers"] == ["billing"]
     assert after["aqsha.payments.events.dlq"]["exists"]
     assert after["aqsha.payments.events.dlq"]["dlq"]
     assert after["aqsha.customers.events"]["consumers"] == list(CUSTOMERS_EVENTS.consumers)
@@ -506,12 +509,12 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
             )
             return int(value or 0)
 
-        await until(_zero(payments_lag))  # the registration is consumed and committed
+        await until(_zero(payments_lag), 60, interval_s=0.2)  # the registration is consumed and committed
         assert await pool.fetchval("SELECT count(*) FROM accounts WHERE customer_id = $1", customer) == 2
         sent = await ainvoke(settings, "send", "-", "--as", "cash-network", input=json.dumps(first_topup))
         assert sent.exit_code == 0, sent.output
-        await until(lambda: _truthy(gold(), 50_000))
-        await until(_zero(payments_lag))
+        await until(lambda: _truthy(gold(), 50_000), 60)
+        await until(_zero(payments_lag), 60, interval_s=0.2)
 
         history = await ainvoke(settings, "payments", "history", str(customer))
         assert history.exit_code == 0, history.output
@@ -598,7 +601,7 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
             str(a["partition"]),
         )
         assert "redrove 1 dead letter(s)" in out.stdout, out.output
-        await until(_zero(payments_lag))
+        await until(_zero(payments_lag), 60, interval_s=0.2)
         assert await gold() == 50_000
         assert await pool.fetchval("SELECT count(*) FROM ledger_entries") == ledger
         assert await pool.fetchval("SELECT count(*) FROM payments WHERE customer_id = $1", customer) == 1
@@ -606,8 +609,8 @@ async def test_payments_flow_lag_history_and_safe_redrive(settings: Settings) ->
         # Redriving the never-processed one (by reason; A is remembered and skipped) takes effect.
         out = await ainvoke(settings, "dlq", "redrive", COMMANDS, "--reason", "handler_error")
         assert "redrove 1 dead letter(s)" in out.stdout, out.output
-        await until(lambda: _truthy(gold(), 120_000))
-        await until(_zero(payments_lag))
+        await until(lambda: _truthy(gold(), 120_000), 60)
+        await until(_zero(payments_lag), 60, interval_s=0.2)
         assert await pool.fetchval("SELECT count(*) FROM payments WHERE customer_id = $1", customer) == 2
     finally:
         await runtime.stop()

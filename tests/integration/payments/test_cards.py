@@ -25,7 +25,8 @@ from shared.contracts.payments import (
     PayService,
 )
 from shared.otp_seal import open_code
-from tests.integration.payments.conftest import Payments, until
+from tests.integration.payments.conftest import Payments
+from tests.support.harness import until
 
 pytestmark = pytest.mark.integration
 T = 100  # tiyn per tenge
@@ -81,7 +82,7 @@ async def test_over_100_usd_without_3ds_is_declined_with_nothing_debited(payment
     c = await payments.customer(gold=1_000 * T)
     cmd = card_payment(c, OVER_100_USD, "tok_qazkom_visa_plain")
     await payments.publish(cmd)
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
     assert failed.reason_code == ReasonCode.ISSUER_RESTRICTION
     assert "100 USD need 3-D Secure" in failed.message
     assert "111.11 USD" in failed.message
@@ -94,7 +95,7 @@ async def test_over_100_usd_without_3ds_is_declined_with_nothing_debited(payment
     # The same card under the limit goes through (by the janitor, under a committed payment id).
     small = card_payment(c, UNDER_100_USD, "tok_qazkom_visa_plain")
     await payments.publish(small)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == small.request_id)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == small.request_id)
     assert done.funding == Funding.EXTERNAL_CARD
     assert issuer(payments).charges_for(str(done.payment_id)) == 1
     assert await payments.balance(c) == 1_000 * T  # the card paid, not Gold
@@ -104,7 +105,7 @@ async def test_an_enrolled_card_is_confirmed_with_the_issuers_code(payments: Pay
     c = await payments.customer()
     cmd = card_payment(c, OVER_100_USD, "tok_qazkom_visa_3ds")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     assert pending.status == "PENDING_CONFIRMATION"
     assert pending.confirmation_expires_at is not None
     pid = pending.payment_id
@@ -120,7 +121,7 @@ async def test_an_enrolled_card_is_confirmed_with_the_issuers_code(payments: Pay
     assert rejected.reason_code == ReasonCode.WRONG_CODE
     assert "2 attempt(s) left" in rejected.message
     await payments.publish(ConfirmPayment(request_id=uuid4(), customer_id=c, payment_id=pid, code=code))
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
     assert (done.funding, done.total) == (Funding.EXTERNAL_CARD, OVER_100_USD)
     assert issuer(payments).charges_for(str(pid)) == 1
     assert await ledger(payments, pid) == [
@@ -137,12 +138,12 @@ async def test_wrong_issuer_codes_fail_the_payment_like_other_codes(payments: Pa
     c = await payments.customer()
     cmd = card_payment(c, OVER_100_USD, "tok_halyk_visa_3ds")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     pid = pending.payment_id
     wrong = f"{(int(issuer_code(payments, pid)) + 1) % 1_000_000:06d}"
     for _ in range(3):
         await payments.publish(ConfirmPayment(request_id=uuid4(), customer_id=c, payment_id=pid, code=wrong))
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
     assert failed.reason_code == ReasonCode.TOO_MANY_ATTEMPTS
     assert issuer(payments).charges_for(str(pid)) == 0
     assert await ledger(payments, pid) == []
@@ -152,7 +153,7 @@ async def test_an_unavailable_issuer_is_declined_with_nothing_debited(payments: 
     c = await payments.customer(gold=500 * T)
     cmd = card_payment(c, UNDER_100_USD, "tok_down_visa")
     await payments.publish(cmd)
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
     assert failed.reason_code == ReasonCode.ISSUER_UNAVAILABLE
     assert "nothing was charged" in failed.message
     assert await ledger(payments, failed.payment_id) == []
@@ -164,7 +165,7 @@ async def test_an_unknown_outcome_is_resolved_by_the_janitor_with_one_charge(pay
     c = await payments.customer()
     cmd = card_payment(c, UNDER_100_USD, "tok_slow_mc")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     assert pending.status == "PENDING_PROVIDER"
     pid = pending.payment_id
     sim = issuer(payments)
@@ -176,7 +177,7 @@ async def test_an_unknown_outcome_is_resolved_by_the_janitor_with_one_charge(pay
     assert await payments.status(pid) == "PENDING_PROVIDER"
     assert await ledger(payments, pid) == []  # nothing held while the outcome is unknown
     payments.clock.advance(timedelta(seconds=payments.settings.issuer_retry_s))
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
     assert done.total == UNDER_100_USD
     assert sim.charges_for(str(pid)) == 1  # asked twice with the same payment id: one charge
     assert sim.charge_calls[str(pid)] == 2
@@ -190,14 +191,14 @@ async def test_a_card_without_3ds_above_5000_uses_payments_own_code(payments: Pa
     c = await payments.customer()
     cmd = card_payment(c, 10_000 * T, "tok_halyk_mc_plain")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     assert pending.status == "PENDING_CONFIRMATION"
     pid = pending.payment_id
-    [otp] = await payments.outcome(c, OtpRequested.TYPE, lambda p: p.payment_id == pid)
+    [otp] = await payments.expect(c, OtpRequested.TYPE, lambda p: p.payment_id == pid)
     assert issuer(payments).charges_for(str(pid)) == 0  # not before the code
     code = open_code(otp, payments.settings.otp_keys().transport_key)
     await payments.publish(ConfirmPayment(request_id=uuid4(), customer_id=c, payment_id=pid, code=code))
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
     assert done.funding == Funding.EXTERNAL_CARD
     assert issuer(payments).charges_for(str(pid)) == 1
 
@@ -206,7 +207,7 @@ async def test_a_provider_failure_after_the_charge_returns_it_to_the_card(paymen
     c = await payments.customer()
     cmd = card_payment(c, UNDER_100_USD, "tok_halyk_mc_plain", provider="fail-airline")
     await payments.publish(cmd)
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.request_id == cmd.request_id)
     assert failed.reason_code == ReasonCode.PROVIDER_FAILED
     pid = str(failed.payment_id)
     assert issuer(payments).charges_for(pid) == 1
@@ -245,10 +246,10 @@ async def test_an_unanswered_3ds_code_expires_and_nothing_is_charged(payments: P
     c = await payments.customer()
     cmd = card_payment(c, OVER_100_USD, "tok_halyk_visa_3ds")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     assert pending.confirmation_expires_at is not None
     payments.clock.set(pending.confirmation_expires_at)  # the janitor: the issuer's code expired
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.payment_id == pending.payment_id)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.payment_id == pending.payment_id)
     assert failed.reason_code == ReasonCode.CODE_EXPIRED
     assert issuer(payments).charges_for(str(pending.payment_id)) == 0
     assert await ledger(payments, pending.payment_id) == []

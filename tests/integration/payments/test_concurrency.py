@@ -12,8 +12,8 @@ import pytest
 from shared.contracts.common import ReasonCode, ServiceCategory
 from shared.contracts.envelope import Envelope
 from shared.contracts.payments import PaymentCompleted, PaymentRejected, PayService
-from tests.integration.payments.conftest import Payments, until
-from tests.support.trust import envelope
+from tests.integration.payments.conftest import Payments
+from tests.support.harness import until
 
 pytestmark = pytest.mark.integration
 T = 100
@@ -31,7 +31,7 @@ def _pay(customer: UUID, amount: int) -> PayService:
 
 
 def _env(payments: Payments, cmd: PayService) -> Envelope[PayService]:
-    return envelope(cmd, occurred_at=payments.clock.now())
+    return payments.envelope(cmd)
 
 
 async def _holds(payments: Payments, customers: list[UUID]) -> int:
@@ -49,7 +49,7 @@ async def test_100_payments_submitted_10_times_each_debit_exactly_once(payments:
     customers = [await payments.customer(gold=1_000 * T) for _ in range(10)]
     commands = [_pay(customers[i % 10], 10 * T) for i in range(100)]
     envelopes = [_env(payments, cmd) for cmd in commands for _ in range(10)]  # 1,000 messages
-    await asyncio.gather(*(payments.publish_envelope(e) for e in envelopes))
+    await asyncio.gather(*(payments.publish(e) for e in envelopes))
     wanted = {cmd.request_id for cmd in commands}
 
     def answers() -> list[Envelope[Any]] | None:
@@ -84,7 +84,7 @@ async def test_concurrent_duplicates_inside_the_service_run_once(payments: Payme
     )
     assert await _holds(payments, [c]) == 20
     assert await payments.balance(c) == 1_000 * T - 20 * 10 * T
-    await payments.outcome(c, PaymentCompleted.TYPE, count=200)
+    await payments.expect(c, PaymentCompleted.TYPE, count=200)
     envs = payments.events.of(c, PaymentCompleted.TYPE)
     per_request = Counter(e.payload.request_id for e in envs)
     assert set(per_request.values()) == {10}  # every copy was answered ...
@@ -96,8 +96,8 @@ async def test_50_concurrent_payments_against_a_balance_for_10(payments: Payment
     commands = [_pay(c, 10 * T) for _ in range(50)]
     service = payments.runtime.service
     await asyncio.gather(*(service.handle_command(_env(payments, cmd)) for cmd in commands))
-    done = await payments.outcome(c, PaymentCompleted.TYPE, count=10)
-    rejected = await payments.outcome(c, PaymentRejected.TYPE, count=40)
+    done = await payments.expect(c, PaymentCompleted.TYPE, count=10)
+    rejected = await payments.expect(c, PaymentRejected.TYPE, count=40)
     assert len(done) == 10
     assert len(rejected) == 40
     assert {r.reason_code for r in rejected} == {ReasonCode.INSUFFICIENT_FUNDS}
@@ -107,8 +107,8 @@ async def test_50_concurrent_payments_against_a_balance_for_10(payments: Payment
 async def test_50_payments_through_kafka_against_a_balance_for_10(payments: Payments) -> None:
     c = await payments.customer(gold=100 * T)
     envs = [_env(payments, _pay(c, 10 * T)) for _ in range(50)]
-    await asyncio.gather(*(payments.publish_envelope(e) for e in envs))
-    rejected = await payments.outcome(c, PaymentRejected.TYPE, count=40)
+    await asyncio.gather(*(payments.publish(e) for e in envs))
+    rejected = await payments.expect(c, PaymentRejected.TYPE, count=40)
     assert {r.reason_code for r in rejected} == {ReasonCode.INSUFFICIENT_FUNDS}
-    assert len(await payments.outcome(c, PaymentCompleted.TYPE, count=10)) == 10
+    assert len(await payments.expect(c, PaymentCompleted.TYPE, count=10)) == 10
     assert await payments.balance(c) == 0

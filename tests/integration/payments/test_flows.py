@@ -8,7 +8,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from services.payments.domain import hash_code
+from services.payments import store
+from services.payments.domain import IllegalStart, IllegalTransition, hash_code
 from services.payments.queries import payment_history
 from shared.contracts.billing import (
     OverpaymentReason,
@@ -53,8 +54,8 @@ from shared.contracts.payments import (
 )
 from shared.money import MAX_TIYN
 from shared.otp_seal import open_code
-from tests.integration.payments.conftest import Payments, until
-from tests.support.trust import envelope
+from tests.integration.payments.conftest import Payments
+from tests.support.harness import until
 
 pytestmark = pytest.mark.integration
 T = 100  # tiyn per tenge
@@ -80,7 +81,7 @@ async def test_top_up_credits_wallet_and_gold(payments: Payments) -> None:
     await payments.publish(
         TopUp(request_id=rid, customer_id=c, channel=Channel.ATM, account=AccountKind.WALLET, amount=12_345)
     )
-    [done] = await payments.outcome(c, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
+    [done] = await payments.expect(c, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
     assert done.balance_after == 12_345
     assert await payments.balance(c, "WALLET") == 12_345
 
@@ -93,11 +94,11 @@ async def test_a_top_up_past_the_largest_balance_is_declined_not_crashed(payment
     await payments.publish(
         TopUp(request_id=first, customer_id=c, channel=Channel.ATM, account=AccountKind.GOLD, amount=MAX_TIYN)
     )
-    await payments.outcome(c, TopUpCompleted.TYPE, lambda p: p.request_id == first)
+    await payments.expect(c, TopUpCompleted.TYPE, lambda p: p.request_id == first)
     await payments.publish(
         TopUp(request_id=second, customer_id=c, channel=Channel.ATM, account=AccountKind.GOLD, amount=1)
     )
-    [rejected] = await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == second)
+    [rejected] = await payments.expect(c, PaymentRejected.TYPE, lambda p: p.request_id == second)
     assert rejected.reason_code == ReasonCode.INVALID_AMOUNT
     assert await payments.balance(c, "GOLD") == MAX_TIYN
 
@@ -106,7 +107,7 @@ async def test_service_payment_completes_with_receipt_and_homebank_fee(payments:
     c = await payments.customer(profile=TariffProfile.HOMEBANK, gold=2_000 * T)
     cmd = pay_service(c, 1_000 * T, category=ServiceCategory.MOBILE, provider="beeline")
     await payments.publish(cmd)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == cmd.request_id)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == cmd.request_id)
     assert (done.amount, done.fee, done.total) == (1_000 * T, 35 * T, 1_035 * T)
     assert done.receipt.fee == 35 * T
     assert done.receipt.receipt_number.startswith("AQ-")
@@ -116,7 +117,33 @@ async def test_service_payment_completes_with_receipt_and_homebank_fee(payments:
     history = await payment_history(payments.pool, c)
     service = [h for h in history if h["kind"] == "SERVICE"]
     assert service[0]["status"] == "COMPLETED"
-    assert service[0]["history"][-1]["status"] == "COMPLETED"
+    assert [h["status"] for h in service[0]["history"]] == ["PENDING_PROVIDER", "COMPLETED"]
+
+
+async def test_every_status_written_goes_through_the_status_machine(payments: Payments) -> None:
+    """The store refuses what the status machine forbids, and writes nothing: a completed payment is
+    not cancelled, a payment does not start FAILED; a delayed payment waits once, then completes."""
+    c = await payments.customer(gold=1_000 * T)
+    cmd = pay_service(c, 300 * T, provider="delay-energo")
+    await payments.publish(cmd)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    payments.clock.advance(timedelta(seconds=31))
+    await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == cmd.request_id)
+    [row] = [h for h in await payment_history(payments.pool, c) if h["payment_id"] == pending.payment_id]
+    assert [h["status"] for h in row["history"]] == ["PENDING_PROVIDER", "COMPLETED"]
+    now = payments.clock.now()
+    async with payments.pool.acquire() as conn:
+        with pytest.raises(IllegalTransition, match="COMPLETED → CANCELLED"):
+            async with conn.transaction():
+                await store.update_payment(
+                    conn, pending.payment_id, {"status": "CANCELLED", "updated_at": now}
+                )
+        with pytest.raises(IllegalStart, match="cannot start FAILED"):
+            async with conn.transaction():
+                await store.insert_payment(conn, {"payment_id": uuid4(), "status": "FAILED"})
+    assert await payments.status(pending.payment_id) == "COMPLETED"
+    [again] = [h for h in await payment_history(payments.pool, c) if h["payment_id"] == pending.payment_id]
+    assert again["history"] == row["history"]
 
 
 async def test_external_card_payment_needs_no_balance(payments: Payments) -> None:
@@ -124,7 +151,7 @@ async def test_external_card_payment_needs_no_balance(payments: Payments) -> Non
     # The card is named by its token; its issuer decides (seed 003: tests/integration/payments/test_cards.py).
     cmd = pay_service(c, 700 * T, funding=Funding.EXTERNAL_CARD, card_token="tok_halyk_mc_plain")
     await payments.publish(cmd)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE)
     assert done.funding == Funding.EXTERNAL_CARD
     assert await payments.balance(c) == 0
 
@@ -142,7 +169,7 @@ async def test_purchase_with_gold(payments: Payments) -> None:
             amount=2_500 * T,
         )
     )
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == rid)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == rid)
     assert done.kind == PaymentKind.PURCHASE
     assert done.merchant == Merchant.KASPI_QR
     assert await payments.balance(c) == 500 * T
@@ -155,7 +182,7 @@ async def test_transfers_to_another_customer_and_between_own_accounts(payments: 
     await payments.publish(
         Transfer(request_id=rid, customer_id=sender, to_customer_id=recipient, amount=400 * T)
     )
-    [done] = await payments.outcome(sender, TransferCompleted.TYPE)
+    [done] = await payments.expect(sender, TransferCompleted.TYPE)
     assert (done.fee, done.total) == (95 * T, 495 * T)  # homebank card-to-card inside the bank
     assert await payments.balance(recipient) == 400 * T
     own = uuid4()
@@ -168,7 +195,7 @@ async def test_transfers_to_another_customer_and_between_own_accounts(payments: 
             amount=100 * T,
         )
     )
-    [moved] = await payments.outcome(sender, TransferCompleted.TYPE, lambda p: p.request_id == own)
+    [moved] = await payments.expect(sender, TransferCompleted.TYPE, lambda p: p.request_id == own)
     assert moved.fee == 0
     assert await payments.balance(sender, "WALLET") == 100 * T
     assert await payments.balance(sender) == 1_000 * T - 495 * T - 100 * T
@@ -183,7 +210,7 @@ async def test_red_bill_from_gold_and_cash_carry_paid_at(payments: Payments) -> 
             request_id=cash, customer_id=c, channel=Channel.TERMINAL, funding=Funding.CASH, amount=800 * T
         )
     )
-    done = await payments.outcome(c, PaymentCompleted.TYPE, count=2)
+    done = await payments.expect(c, PaymentCompleted.TYPE, count=2)
     assert {d.funding for d in done} == {Funding.GOLD, Funding.CASH}
     assert all(d.kind == PaymentKind.RED_BILL and d.paid_at == payments.clock.now() for d in done)
     assert await payments.balance(c) == 400 * T
@@ -226,7 +253,7 @@ async def test_business_invalid_requests_are_rejected_with_a_reason(
         cmd = cmd.model_copy(update={"customer_id": uuid4()})
         c = cmd.customer_id
     await payments.publish(cmd)
-    [rejected] = await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == rid)
+    [rejected] = await payments.expect(c, PaymentRejected.TYPE, lambda p: p.request_id == rid)
     assert rejected.reason_code == reason
     assert rejected.command_type == cmd.TYPE
 
@@ -238,10 +265,10 @@ async def test_a_top_up_in_the_app_is_refused_before_it_reaches_payments(payment
     rid = uuid4()
     cmd = TopUp(request_id=rid, customer_id=c, account=AccountKind.GOLD, amount=10 * T)
     assert cmd.channel == Channel.APP
-    await payments.publish_envelope(envelope(cmd, producer="app-gateway", occurred_at=payments.clock.now()))
+    await payments.publish(cmd, producer="app-gateway")
 
     def mine() -> list[dict[str, str]] | None:
-        hits = [h for k, _, h in payments.events.dead_letters if k == str(c).encode()]
+        hits = [d.headers for d in payments.events.dead(c)]
         return hits or None
 
     [refused] = await until(mine)
@@ -253,20 +280,22 @@ async def test_a_top_up_in_the_app_is_refused_before_it_reaches_payments(payment
 async def test_schema_invalid_and_non_json_commands_are_dead_lettered(payments: Payments) -> None:
     c = uuid4()
     # Signed by a principal that may write commands: what is refused is the content.
-    await payments.publish_raw("aqsha.payments.commands", b"not json", str(c).encode(), "app-gateway")
-    bad = envelope(pay_service(c, 10 * T), occurred_at=payments.clock.now())
+    await payments.publish_raw(
+        "aqsha.payments.commands", b"not json", str(c).encode(), signed_by="app-gateway"
+    )
+    bad = payments.envelope(pay_service(c, 10 * T))
     raw = json.loads(encode(bad))
     raw["payload"]["amount"] = -5  # a negative amount fails the contract
     await payments.publish_raw(
-        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), bad.producer
+        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), signed_by=bad.producer
     )
     raw["payload"]["amount"] = 10.5  # floats are never money
     await payments.publish_raw(
-        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), bad.producer
+        "aqsha.payments.commands", json.dumps(raw).encode(), str(c).encode(), signed_by=bad.producer
     )
 
     def mine() -> list[dict[str, str]] | None:
-        hits = [h for k, _, h in payments.events.dead_letters if k == str(c).encode()]
+        hits = [d.headers for d in payments.events.dead(c)]
         return hits if len(hits) >= 3 else None
 
     hits = await until(mine)
@@ -279,9 +308,9 @@ async def test_schema_invalid_and_non_json_commands_are_dead_lettered(payments: 
 async def _otp_payment(payments: Payments, c: UUID, amount: int = 6_000 * T) -> tuple[UUID, str]:
     cmd = pay_service(c, amount)
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
+    [pending] = await payments.expect(c, PaymentPending.TYPE, lambda p: p.request_id == cmd.request_id)
     assert pending.status == "PENDING_CONFIRMATION"
-    [otp] = await payments.outcome(c, OtpRequested.TYPE, lambda p: p.payment_id == pending.payment_id)
+    [otp] = await payments.expect(c, OtpRequested.TYPE, lambda p: p.payment_id == pending.payment_id)
     assert otp.phone == "+77011234567"
     assert otp.amount == amount
     # OtpRequested v2 carries the code sealed for notify: open it as notify does.
@@ -299,7 +328,7 @@ async def test_otp_correct_code_completes_and_only_a_hash_is_stored(payments: Pa
     key = payments.settings.otp_hash_key.get_secret_value().encode()
     assert stored == hash_code(code, key, str(pid))
     await payments.publish(ConfirmPayment(request_id=uuid4(), customer_id=c, payment_id=pid, code=code))
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.payment_id == pid)
     assert done.total == 6_000 * T
     assert await payments.balance(c) == 4_000 * T
     held = "SELECT sum(amount) FROM ledger_entries WHERE account = 'HOLDS' AND payment_id = $1"
@@ -316,7 +345,7 @@ async def test_otp_three_wrong_codes_fail_and_release_the_hold(payments: Payment
         out = await payments.for_request(c, rid) if attempt < 2 else None
         if out is not None:
             assert out.payload.reason_code == ReasonCode.WRONG_CODE
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
     assert failed.reason_code == ReasonCode.TOO_MANY_ATTEMPTS
     assert await payments.balance(c) == 10_000 * T
     # The right code after that is too late.
@@ -330,7 +359,7 @@ async def test_otp_expiry_by_the_janitor_with_an_injected_clock(payments: Paymen
     c = await payments.customer(gold=10_000 * T)
     pid, _ = await _otp_payment(payments, c)
     payments.clock.advance(timedelta(minutes=5, seconds=1))
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE, lambda p: p.payment_id == pid)
     assert failed.reason_code == ReasonCode.CODE_EXPIRED
     assert await payments.balance(c) == 10_000 * T
 
@@ -339,7 +368,7 @@ async def test_cancel_before_confirmation(payments: Payments) -> None:
     c = await payments.customer(gold=10_000 * T)
     pid, code = await _otp_payment(payments, c)
     await payments.publish(CancelPayment(request_id=uuid4(), customer_id=c, payment_id=pid))
-    await payments.outcome(c, PaymentCancelled.TYPE, lambda p: p.payment_id == pid)
+    await payments.expect(c, PaymentCancelled.TYPE, lambda p: p.payment_id == pid)
     assert await payments.balance(c) == 10_000 * T
     assert await payments.status(pid) == "CANCELLED"
     rid = uuid4()
@@ -366,7 +395,7 @@ async def test_red_purchase_approved(payments: Payments) -> None:
     c = await payments.customer()
     cmd = _red_purchase(c, 4_000 * T)
     await payments.publish(cmd)
-    [asked] = await payments.outcome(c, RedPurchaseRequested.TYPE)
+    [asked] = await payments.expect(c, RedPurchaseRequested.TYPE)
     plan = uuid4()
     await payments.publish(
         RedPurchaseApproved(
@@ -378,7 +407,7 @@ async def test_red_purchase_approved(payments: Payments) -> None:
             available_after=0,
         )
     )
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE)
     assert done.red_plan_id == plan
     assert done.funding == Funding.RED
 
@@ -386,7 +415,7 @@ async def test_red_purchase_approved(payments: Payments) -> None:
 async def test_red_purchase_declined(payments: Payments) -> None:
     c = await payments.customer()
     await payments.publish(_red_purchase(c, 4_000 * T))
-    [asked] = await payments.outcome(c, RedPurchaseRequested.TYPE)
+    [asked] = await payments.expect(c, RedPurchaseRequested.TYPE)
     await payments.publish(
         RedPurchaseDeclined(
             payment_id=asked.payment_id,
@@ -396,15 +425,15 @@ async def test_red_purchase_declined(payments: Payments) -> None:
             available=0,
         )
     )
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE)
     assert failed.reason_code == ReasonCode.RED_DECLINED
 
 
 async def test_bonus_and_red_purchase_red_declined_compensates_the_bonus(payments: Payments) -> None:
     c = await payments.customer()
     await payments.publish(_red_purchase(c, 4_000 * T, bonus=1_000 * T))
-    [bonus] = await payments.outcome(c, BonusRedemptionRequested.TYPE)
-    [red] = await payments.outcome(c, RedPurchaseRequested.TYPE)
+    [bonus] = await payments.expect(c, BonusRedemptionRequested.TYPE)
+    [red] = await payments.expect(c, RedPurchaseRequested.TYPE)
     assert red.amount == 3_000 * T
     assert bonus.purchase_amount == 4_000 * T
     await payments.publish(
@@ -424,26 +453,26 @@ async def test_bonus_and_red_purchase_red_declined_compensates_the_bonus(payment
             available=0,
         )
     )
-    [cancelled] = await payments.outcome(c, BonusRedemptionCancelled.TYPE)
+    [cancelled] = await payments.expect(c, BonusRedemptionCancelled.TYPE)
     assert cancelled.amount == 1_000 * T
-    assert (await payments.outcome(c, PaymentFailed.TYPE))[0].reason_code == ReasonCode.RED_DECLINED
+    assert (await payments.expect(c, PaymentFailed.TYPE))[0].reason_code == ReasonCode.RED_DECLINED
 
 
 async def test_bonus_purchase_with_gold_redeemed_then_declined(payments: Payments) -> None:
     c = await payments.customer(gold=5_000 * T)
     ok = _red_purchase(c, 2_000 * T, bonus=500 * T, funding=Funding.GOLD)
     await payments.publish(ok)
-    [asked] = await payments.outcome(c, BonusRedemptionRequested.TYPE)
+    [asked] = await payments.expect(c, BonusRedemptionRequested.TYPE)
     assert await payments.balance(c) == 3_500 * T  # the funded part is held
     await payments.publish(
         BonusRedeemed(payment_id=asked.payment_id, customer_id=c, amount=500 * T, balance_after=0)
     )
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE)
     assert done.bonus_amount == 500 * T
     assert await payments.balance(c) == 3_500 * T
     no = _red_purchase(c, 2_000 * T, bonus=500 * T, funding=Funding.GOLD)
     await payments.publish(no)
-    [_, asked2] = await payments.outcome(c, BonusRedemptionRequested.TYPE, count=2)
+    [_, asked2] = await payments.expect(c, BonusRedemptionRequested.TYPE, count=2)
     await payments.publish(
         BonusRedemptionDeclined(
             payment_id=asked2.payment_id,
@@ -452,7 +481,7 @@ async def test_bonus_purchase_with_gold_redeemed_then_declined(payments: Payment
             message="no bonus",
         )
     )
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE)
     assert failed.reason_code == ReasonCode.BONUS_DECLINED
     assert await payments.balance(c) == 3_500 * T
 
@@ -460,12 +489,12 @@ async def test_bonus_purchase_with_gold_redeemed_then_declined(payments: Payment
 async def test_saga_timeout_compensates_and_a_late_approval_is_cancelled(payments: Payments) -> None:
     c = await payments.customer(gold=5_000 * T)
     await payments.publish(_red_purchase(c, 2_000 * T, bonus=500 * T))
-    [red] = await payments.outcome(c, RedPurchaseRequested.TYPE)
+    [red] = await payments.expect(c, RedPurchaseRequested.TYPE)
     payments.clock.advance(timedelta(seconds=61))
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE)
     assert failed.reason_code == ReasonCode.RED_TIMEOUT
-    await payments.outcome(c, BonusRedemptionCancelled.TYPE)
-    await payments.outcome(c, RedPurchaseCancelled.TYPE)
+    await payments.expect(c, BonusRedemptionCancelled.TYPE)
+    await payments.expect(c, RedPurchaseCancelled.TYPE)
     await payments.publish(
         RedPurchaseApproved(
             payment_id=red.payment_id,
@@ -476,7 +505,7 @@ async def test_saga_timeout_compensates_and_a_late_approval_is_cancelled(payment
             available_after=0,
         )
     )
-    await payments.outcome(c, RedPurchaseCancelled.TYPE, count=2)  # the late approval is compensated
+    await payments.expect(c, RedPurchaseCancelled.TYPE, count=2)  # the late approval is compensated
     assert await payments.balance(c) == 5_000 * T
 
 
@@ -487,11 +516,11 @@ async def test_provider_delay_is_resolved_by_the_janitor(payments: Payments) -> 
     c = await payments.customer(gold=1_000 * T)
     cmd = pay_service(c, 300 * T, provider="delay-energo")
     await payments.publish(cmd)
-    [pending] = await payments.outcome(c, PaymentPending.TYPE)
+    [pending] = await payments.expect(c, PaymentPending.TYPE)
     assert pending.status == "PENDING_PROVIDER"
     assert await payments.balance(c) == 700 * T
     payments.clock.advance(timedelta(seconds=31))
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE)
     assert done.payment_id == pending.payment_id
     assert await payments.balance(c) == 700 * T
 
@@ -499,13 +528,13 @@ async def test_provider_delay_is_resolved_by_the_janitor(payments: Payments) -> 
 async def test_provider_failure_returns_the_debit(payments: Payments) -> None:
     c = await payments.customer(gold=1_000 * T)
     await payments.publish(pay_service(c, 300 * T, provider="fail-energo"))
-    [failed] = await payments.outcome(c, PaymentFailed.TYPE)
+    [failed] = await payments.expect(c, PaymentFailed.TYPE)
     assert failed.reason_code == ReasonCode.PROVIDER_FAILED
     assert await payments.balance(c) == 1_000 * T
     await payments.publish(pay_service(c, 300 * T, provider="delay-fail-energo"))
-    await payments.outcome(c, PaymentPending.TYPE)
+    await payments.expect(c, PaymentPending.TYPE)
     payments.clock.advance(timedelta(seconds=31))
-    await payments.outcome(c, PaymentFailed.TYPE, count=2)
+    await payments.expect(c, PaymentFailed.TYPE, count=2)
     assert await payments.balance(c) == 1_000 * T
 
 
@@ -516,7 +545,7 @@ async def test_partial_then_full_refund_and_over_refund_rejected(payments: Payme
     c = await payments.customer(gold=3_000 * T)
     buy = _red_purchase(c, 2_000 * T, funding=Funding.GOLD)
     await payments.publish(buy)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE)
     await payments.publish(
         Refund(
             request_id=uuid4(),
@@ -526,7 +555,7 @@ async def test_partial_then_full_refund_and_over_refund_rejected(payments: Payme
             reason="one item returned",
         )
     )
-    [part] = await payments.outcome(c, PaymentRefunded.TYPE)
+    [part] = await payments.expect(c, PaymentRefunded.TYPE)
     assert part.status == "PARTIALLY_REFUNDED"
     assert await payments.balance(c) == 1_500 * T
     too_much = uuid4()
@@ -537,7 +566,7 @@ async def test_partial_then_full_refund_and_over_refund_rejected(payments: Payme
     await payments.publish(
         Refund(request_id=uuid4(), customer_id=c, payment_id=done.payment_id, amount=1_500 * T, reason="rest")
     )
-    [_, full] = await payments.outcome(c, PaymentRefunded.TYPE, count=2)
+    [_, full] = await payments.expect(c, PaymentRefunded.TYPE, count=2)
     assert full.status == "REFUNDED"
     assert full.total_refunded == 2_000 * T
     assert await payments.balance(c) == 3_000 * T
@@ -548,11 +577,10 @@ async def test_overpayment_refunded_by_billing_credits_gold_once(payments: Payme
     ev = OverpaymentRefunded(
         refund_id=uuid4(), customer_id=c, amount=250 * T, reason=next(iter(OverpaymentReason))
     )
-    env = envelope(ev, occurred_at=payments.clock.now())
+    env = payments.envelope(ev)
     assert env.producer == "billing"
-    for _ in range(2):  # a redelivery has no effect
-        await payments.publish_envelope(env)
-    await until(lambda: payments.pool.fetchval("SELECT true FROM inbox WHERE event_id = $1", env.event_id))
+    await payments.publish(env, times=2)  # a redelivery has no effect
+    await payments.handled(env.event_id)
     await until(
         lambda: payments.pool.fetchval(
             "SELECT count(*) = 2 FROM ledger_entries WHERE payment_id = $1", ev.refund_id
@@ -572,9 +600,9 @@ async def test_idempotency_conflict_and_a_decline_stays_a_decline(payments: Paym
     await payments.publish(
         TopUp(request_id=rid, customer_id=c, channel=Channel.ATM, account=AccountKind.GOLD, amount=500 * T)
     )
-    await payments.outcome(c, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
+    await payments.expect(c, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
     await payments.publish(declined)
-    replays = await payments.outcome(
+    replays = await payments.expect(
         c, PaymentRejected.TYPE, lambda p: p.request_id == declined.request_id, count=2
     )
     assert {r.reason_code for r in replays} == {ReasonCode.INSUFFICIENT_FUNDS}
@@ -582,7 +610,7 @@ async def test_idempotency_conflict_and_a_decline_stays_a_decline(payments: Paym
     assert ids == {first.event_id}
     # Same request id, different payload: a conflict, and no money moves.
     await payments.publish(declined.model_copy(update={"amount": 10 * T}))
-    conflict = await payments.outcome(
+    conflict = await payments.expect(
         c, PaymentRejected.TYPE, lambda p: p.reason_code == "IDEMPOTENCY_CONFLICT"
     )
     assert conflict[0].request_id == declined.request_id

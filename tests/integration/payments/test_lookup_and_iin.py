@@ -21,8 +21,8 @@ from shared.contracts.payments import (
 )
 from shared.kafka import DLQ_REASON
 from tests.integration.ops.conftest import ainvoke
-from tests.integration.payments.conftest import Payments, until
-from tests.support.trust import envelope
+from tests.integration.payments.conftest import Payments
+from tests.support.harness import until
 
 pytestmark = pytest.mark.integration
 T = 100  # tiyn per tenge
@@ -95,7 +95,7 @@ async def test_the_debt_is_shown_with_the_owner_and_paying_exactly_it_completes(
         provider_account=shown.provider_account,
     )
     await payments.publish(command)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
     assert done.amount == shown.debt
     assert await payments.balance(c) == 10_000 * T - shown.debt
 
@@ -158,18 +158,18 @@ async def test_a_lookup_is_answered_once_per_request_id(payments: Payments) -> N
 async def test_support_may_look_up_but_not_pay(payments: Payments) -> None:
     c = await payments.customer(gold=1_000 * T)
     question = ask(c)
-    await payments.publish_envelope(envelope(question, producer="ops", occurred_at=payments.clock.now()))
+    await payments.publish(question, producer="ops")
     [env] = await reply(payments, c, question.request_id)
     assert env.type == DebtLookedUp.TYPE
     # ops is a producer of the commands topic for LookupDebt only: a payment it signs is refused.
     command = pay(c, 100 * T, category=ServiceCategory.ELECTRICITY, provider="almaty-energo")
-    forged = envelope(command, producer="ops", occurred_at=payments.clock.now())
-    await payments.publish_envelope(forged)
+    forged = payments.envelope(command, producer="ops")
+    await payments.publish(forged)
 
     def refused() -> dict[str, str] | None:
-        for key, value, headers in payments.events.dead_letters:
-            if key == str(c).encode() and str(forged.event_id).encode() in (value or b""):
-                return headers
+        for letter in payments.events.dead(c):
+            if str(forged.event_id).encode() in letter.value:
+                return letter.headers
         return None
 
     headers = await until(refused)
@@ -205,7 +205,7 @@ async def test_a_tax_with_the_registered_iin_is_paid(payments: Payments) -> None
     c = await payments.customer(profile=TariffProfile.HOMEBANK, gold=10_000 * T)
     command = pay(c, 4_500 * T, iin=REGISTERED_IIN)
     await payments.publish(command)
-    [done] = await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
+    [done] = await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
     assert (done.amount, done.fee) == (4_500 * T, 25 * T)
     assert await payments.balance(c) == 10_000 * T - 4_525 * T
 
@@ -230,7 +230,7 @@ async def test_an_iin_that_does_not_match_declines_and_debits_nothing(
     c = await payments.customer(gold=10_000 * T)
     command = pay(c, 4_500 * T, **fields)
     await payments.publish(command)
-    [rejected] = await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == command.request_id)
+    [rejected] = await payments.expect(c, PaymentRejected.TYPE, lambda p: p.request_id == command.request_id)
     assert rejected.reason_code == ReasonCode.IDENTITY_MISMATCH, what
     assert rejected.command_type == "PayService"
     assert REGISTERED_IIN not in rejected.message
@@ -239,7 +239,7 @@ async def test_an_iin_that_does_not_match_declines_and_debits_nothing(
     assert await payment_rows(payments, c) == 1  # the top-up only: no payment, no hold
     # The decline stays a decline: the same request again replays it.
     await payments.publish(command)
-    first, again = await payments.outcome(
+    first, again = await payments.expect(
         c, PaymentRejected.TYPE, lambda p: p.request_id == command.request_id, count=2
     )
     assert first == again
@@ -249,7 +249,7 @@ async def test_the_iin_given_is_compared_never_kept(payments: Payments) -> None:
     c = await payments.customer(gold=10_000 * T)
     command = pay(c, 100 * T, iin=WRONG_IIN)
     await payments.publish(command)
-    await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == command.request_id)
+    await payments.expect(c, PaymentRejected.TYPE, lambda p: p.request_id == command.request_id)
     stored = await payments.pool.fetchval(
         "SELECT count(*) FROM idempotency_keys WHERE key = $1 AND outcome::text LIKE '%' || $2 || '%'",
         str(command.request_id),
@@ -269,7 +269,7 @@ async def test_a_customer_stored_before_the_iin_was_kept_learns_it_from_the_same
     await payments.pool.execute("UPDATE customers SET iin = NULL WHERE customer_id = $1", c)
     blocked = pay(c, 100 * T, iin=REGISTERED_IIN)
     await payments.publish(blocked)
-    [rejected] = await payments.outcome(c, PaymentRejected.TYPE, lambda p: p.request_id == blocked.request_id)
+    [rejected] = await payments.expect(c, PaymentRejected.TYPE, lambda p: p.request_id == blocked.request_id)
     assert rejected.reason_code == ReasonCode.IDENTITY_MISMATCH
     assert "not known" in rejected.message
     # Onboarding sends the same registration again (a new envelope): its digest proves the IIN.
@@ -286,5 +286,5 @@ async def test_a_customer_stored_before_the_iin_was_kept_learns_it_from_the_same
     )
     command = pay(c, 100 * T, iin=REGISTERED_IIN)
     await payments.publish(command)
-    await payments.outcome(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
+    await payments.expect(c, PaymentCompleted.TYPE, lambda p: p.request_id == command.request_id)
     assert await payments.balance(c) == 9_900 * T

@@ -11,9 +11,9 @@ from shared.contracts.common import AccountKind, Channel
 from shared.contracts.customers import CustomerPhoneChanged, CustomerRegistered
 from shared.contracts.payments import TopUp, TopUpCompleted
 from shared.kafka import DLQ_REASON
-from shared.topics import dlq_name, resolve
-from tests.integration.payments.conftest import START, Payments, until
-from tests.support.kafka import read_records
+from shared.topics import dlq_name
+from tests.integration.payments.conftest import START, Payments
+from tests.support.harness import until
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ async def test_a_top_up_records_the_verified_principal_and_key_that_commanded_it
             amount=5_000_00,
         )
     )
-    (done,) = await payments.outcome(customer, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
+    (done,) = await payments.expect(customer, TopUpCompleted.TYPE, lambda p: p.request_id == rid)
     row = await payments.pool.fetchrow(
         "SELECT commanded_by, key_id FROM payments WHERE payment_id = $1", done.payment_id
     )
@@ -47,13 +47,12 @@ async def test_a_registration_replay_is_dead_lettered_and_a_phone_change_applies
         customer_id=cid, phone="+77479990000", iin="900101300123", full_name="Aigerim Sultanova"
     )
     env = await payments.publish(hijack)
-    dlq = resolve(dlq_name("aqsha.customers.events"), payments.settings.kafka.topic_suffix)
+    dlq = payments.topic(dlq_name("aqsha.customers.events"))
 
-    async def dead_lettered() -> dict[str, str] | None:
-        for r in await read_records(payments.settings.kafka.bootstrap, dlq, until=1):
-            headers = {k: v.decode() for k, v in r.headers}
-            if r.key == str(cid).encode() and str(env.event_id) in (r.value or b"").decode():
-                return headers
+    def dead_lettered() -> dict[str, str] | None:
+        for letter in payments.events.dead(cid):
+            if letter.topic == dlq and str(env.event_id) in letter.value.decode():
+                return letter.headers
         return None
 
     headers: dict[str, str] = await until(dead_lettered)

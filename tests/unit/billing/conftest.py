@@ -4,15 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, timedelta
 
 import pytest
 
 from services.billing.domain import BusinessDay, RedAccount, run_business_day
 from shared.money import Money
-
-ALMATY = ZoneInfo("Asia/Almaty")
 
 
 @dataclass(frozen=True)
@@ -35,12 +32,6 @@ class FakeCalendar:
 def tenge(n: int) -> Money:
     """Whole tenge."""
     return Money.of_tenge(n)
-
-
-def credited(paid_at: datetime) -> date:
-    """What the caller does (shared/clock.py): after 20:00 Almaty the money counts the next day."""
-    local = paid_at.astimezone(ALMATY)
-    return local.date() + timedelta(days=1) if local.time() > time(20, 0) else local.date()
 
 
 def days(start: date, end: date) -> Iterable[date]:

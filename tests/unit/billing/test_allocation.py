@@ -7,6 +7,7 @@ from datetime import date
 import pytest
 
 from services.billing.domain import (
+    Allocation,
     PurchaseApproved,
     RedAccount,
     allocate_repayment,
@@ -187,3 +188,11 @@ def test_repayment_must_be_positive() -> None:
     account = open_account("c1", tenge(1_000), date(2025, 1, 10), new_terms_accepted=True)
     with pytest.raises(ValueError, match="positive"):
         allocate_repayment(account, Money.zero(), date(2025, 1, 10))
+
+
+def test_an_allocation_that_does_not_place_every_tiyn_is_refused() -> None:
+    paid = tenge(100)
+    with pytest.raises(ValueError, match=r"^an allocation of .+ places .+$"):
+        Allocation(paid, date(2025, 1, 1), to_bills=tenge(60), carried=tenge(39))
+    placed = Allocation(paid, date(2025, 1, 1), to_bills=tenge(60), to_purchases={"p": tenge(40)})
+    assert placed.to_purchases_total == tenge(40)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.billing.domain import (
     PENALTY,
+    Action,
     ApplyPenalty,
     PurchaseApproved,
     RecordOverdue,
@@ -19,9 +22,10 @@ from services.billing.domain import (
     overdue_actions,
     run_business_day,
 )
+from shared.clock import ALMATY, credited_business_date
 from shared.money import Money
 
-from .conftest import ALMATY, FakeCalendar, credited, run_days, tenge
+from .conftest import FakeCalendar, days, run_days, tenge
 
 pytestmark = pytest.mark.unit
 
@@ -61,11 +65,38 @@ def test_rerunning_a_business_date_issues_nothing_twice(cal: FakeCalendar) -> No
     ]
 
 
+BILLING_DATES = (date(2025, 2, 10), date(2025, 3, 10), date(2025, 4, 10))
+
+
+def sparse_run(account: RedAccount, run_on: list[date], cal: FakeCalendar) -> tuple[RedAccount, list[Action]]:
+    """The job run only on ``run_on`` (in order), every other date missed; the actions it took."""
+    actions: list[Action] = []
+    for d in run_on:
+        result = run_business_day(account, d, cal)
+        account = result.account
+        actions.extend(result.actions)
+    return account, actions
+
+
 def test_missed_dates_caught_up_later_give_the_same_result(cal: FakeCalendar) -> None:
     account = account_with_purchase()
-    daily, _ = run_days(account, date(2025, 2, 1), date(2025, 3, 20), cal)
-    # The job did not run for weeks; catching up in order gives exactly the same account.
-    caught_up, _ = run_days(account, date(2025, 2, 1), date(2025, 3, 20), cal)
+    daily, results = run_days(account, date(2025, 2, 1), date(2025, 4, 20), cal)
+    # What the daily job does: three bills, none paid: each overdue the day after its due date and
+    # penalised the day after that; February's penalty is brought forward onto the April bill.
+    assert [b.statement_date for b in daily.bills] == list(BILLING_DATES)
+    assert [a for r in results for a in r.actions] == [
+        RecordOverdue("c1:2025-02-10", date(2025, 3, 11)),
+        ApplyPenalty("c1:2025-02-10", PENALTY, date(2025, 3, 12)),
+        RecordOverdue("c1:2025-03-10", date(2025, 4, 11)),
+        ApplyPenalty("c1:2025-03-10", PENALTY, date(2025, 4, 12)),
+    ]
+    assert daily.bills[2].penalty_brought_forward == PENALTY
+    assert daily.penalty_due == PENALTY
+    # The job ran only on the billing dates and once more on 20 April, missing every other date:
+    # the late run catches up the overdue and the penalty with their own dates, and the account ends
+    # exactly as the daily job left it.
+    caught_up, actions = sparse_run(account, [*BILLING_DATES, date(2025, 4, 20)], cal)
+    assert actions == [a for r in results for a in r.actions]
     assert caught_up == daily
     # Even jumping straight to a late date records overdue and charges the penalty, once each.
     first = run_business_day(account, date(2025, 2, 10), cal).account
@@ -79,9 +110,25 @@ def issued(cal: FakeCalendar) -> RedAccount:
     return account
 
 
+@given(
+    missed=st.sets(
+        st.sampled_from([d for d in days(date(2025, 2, 1), date(2025, 4, 19)) if d not in BILLING_DATES])
+    )
+)
+def test_any_missed_non_billing_dates_change_nothing(missed: set[date]) -> None:
+    cal = FakeCalendar()
+    account = account_with_purchase()
+    daily, _ = run_days(account, date(2025, 2, 1), date(2025, 4, 20), cal)
+    run_on = [d for d in days(date(2025, 2, 1), date(2025, 4, 20)) if d not in missed]
+    assert sparse_run(account, run_on, cal)[0] == daily
+
+
 def test_paid_at_19_59_on_the_due_date_is_on_time(cal: FakeCalendar) -> None:
     account = issued(cal)
-    on = credited(datetime(2025, 3, 10, 19, 59, tzinfo=ALMATY))
+    paid_at = datetime(2025, 3, 10, 19, 59, tzinfo=ALMATY)
+    assert paid_at == account.bills[0].due_at - timedelta(minutes=1)
+    # The production cut-off rule (shared.clock), not a copy of it.
+    on = credited_business_date(paid_at)
     assert on == date(2025, 3, 10)
     account = allocate_repayment(account, tenge(15_000), on).account
     account, results = run_days(account, date(2025, 3, 10), date(2025, 3, 15), cal)
@@ -91,7 +138,9 @@ def test_paid_at_19_59_on_the_due_date_is_on_time(cal: FakeCalendar) -> None:
 
 def test_paid_at_20_01_counts_next_day_overdue_recorded_without_penalty(cal: FakeCalendar) -> None:
     account = issued(cal)
-    on = credited(datetime(2025, 3, 10, 20, 1, tzinfo=ALMATY))
+    paid_at = datetime(2025, 3, 10, 20, 1, tzinfo=ALMATY)
+    assert paid_at == account.bills[0].due_at + timedelta(minutes=1)
+    on = credited_business_date(paid_at)
     assert on == date(2025, 3, 11)
     # The payment arrives before the day-1 job runs; the credited date still decides.
     account = allocate_repayment(account, tenge(15_000), on).account

@@ -86,7 +86,8 @@ def test_windows_are_half_open_on_almaty_dates(rules: BonusRules) -> None:
 
 
 def test_percent_may_be_a_decimal_string(rules: BonusRules) -> None:
-    travel = next(r for r in rules.by_id("current").rules if r.rule_id == "current.kaspi_travel")
+    [current] = [s for s in rules.rule_sets if s.set_id == "current"]
+    travel = next(r for r in current.rules if r.rule_id == "current.kaspi_travel")
     assert travel.percent == Decimal("7.5")
 
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.unit
 LOCALES = ("ru", "kk", "en")
 
 PAYMENT = ReceiptData(
-    receipt_number="R-2026-000123",
+    receipt_number="AQ-20260320-00000123",
     created_at=datetime(2026, 3, 20, 9, 32, 5, tzinfo=UTC),
     completed_at=datetime(2026, 3, 20, 9, 32, 7, tzinfo=UTC),
     payer_masked="Айгерім С., +7 701 *** ** 45",
@@ -44,7 +44,7 @@ PAYMENT = ReceiptData(
 )
 
 REPAYMENT = ReceiptData(
-    receipt_number="R-2026-000124",
+    receipt_number="RED-9968418AA254532A",
     created_at=datetime(2026, 3, 20, 12, 40, 5, tzinfo=UTC),
     completed_at=datetime(2026, 3, 20, 12, 40, 7, tzinfo=UTC),
     payer_masked="Айгерім С., +7 701 *** ** 45",
@@ -94,7 +94,7 @@ def test_receipt_shows_every_field_in_russian() -> None:
     text = pdf_text(render_receipt_pdf(PAYMENT))
     for expected in (
         "Электронный чек",
-        "R-2026-000123",
+        "AQ-20260320-00000123",
         "20.03.2026 14:32",  # 09:32 UTC in Asia/Almaty
         "Айгерім С., +7 701 *** ** 45",
         "Алматы Су",
@@ -130,14 +130,14 @@ def test_same_data_gives_identical_bytes() -> None:
     first = render_receipt_pdf(REPAYMENT)
     assert render_receipt_pdf(REPAYMENT) == first
     assert render_receipt_pdf(dataclasses.replace(REPAYMENT)) == first
-    assert render_receipt_pdf(dataclasses.replace(REPAYMENT, receipt_number="R-2026-000125")) != first
+    assert render_receipt_pdf(dataclasses.replace(REPAYMENT, receipt_number="AQ-20260320-00000125")) != first
 
 
 def test_creation_date_comes_from_the_data_not_the_clock() -> None:
     reader = PdfReader(io.BytesIO(render_receipt_pdf(PAYMENT)))
     assert reader.metadata is not None
     assert reader.metadata.creation_date == PAYMENT.completed_at
-    assert reader.metadata.title == "Электронный чек № R-2026-000123"
+    assert reader.metadata.title == "Электронный чек № AQ-20260320-00000123"
 
 
 def test_pending_receipt_without_completion_uses_creation_time() -> None:

@@ -184,6 +184,8 @@ OPTIONAL_FIELDS = {
     "BonusReversed": ("merchant",),
     "PaymentFailed": ("amount", "provider", "failed_at"),
     "TransferCompleted": ("recipient", "balance_after"),
+    "TransferReceived": ("sender",),
+    "PaymentCompleted": ("account",),
     "RepaymentApplied": ("receipt_number", "receipt_url", "channel", "applied_at"),
     "OverpaymentRefunded": ("account",),
 }

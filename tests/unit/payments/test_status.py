@@ -7,12 +7,13 @@ import itertools
 import pytest
 
 from services.payments.domain import (
+    IllegalStart,
     IllegalTransition,
     PaymentStatus,
     RefundTooLarge,
     can_transition,
-    is_final,
     refund_status,
+    start,
     transition,
 )
 from shared.money import Money
@@ -53,8 +54,21 @@ def test_cancel_only_before_confirmation(current: PaymentStatus) -> None:
         transition(current, S.CANCELLED)
 
 
-def test_final_statuses() -> None:
-    assert {s for s in S if is_final(s)} == {S.FAILED, S.CANCELLED, S.REFUNDED}
+@pytest.mark.parametrize("status", [S.PENDING_CONFIRMATION, S.PENDING_PROVIDER, S.COMPLETED])
+def test_where_a_payment_starts(status: PaymentStatus) -> None:
+    assert start(status) is status
+
+
+@pytest.mark.parametrize("status", [S.FAILED, S.CANCELLED, S.PARTIALLY_REFUNDED, S.REFUNDED])
+def test_no_payment_starts_failed_cancelled_or_refunded(status: PaymentStatus) -> None:
+    message = f"a payment cannot start {status}; it starts COMPLETED, PENDING_CONFIRMATION, PENDING_PROVIDER"
+    with pytest.raises(IllegalStart, match=f"^{message}$"):
+        start(status)
+
+
+@pytest.mark.parametrize("final", [S.FAILED, S.CANCELLED, S.REFUNDED])
+def test_final_statuses_go_nowhere(final: PaymentStatus) -> None:
+    assert not any(can_transition(final, target) for target in S)
 
 
 def test_refunds() -> None:
