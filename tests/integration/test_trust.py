@@ -183,6 +183,17 @@ async def _dead_letters(bootstrap: str, suffix: str) -> dict[str, set[tuple[str,
         await consumer.stop()
 
 
+async def _registered_in_payments(dsn: str, *customers: UUID) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        known = await conn.fetchval(
+            "SELECT count(*) FROM payments.customers WHERE customer_id = ANY($1)", list(customers)
+        )
+        return int(known) == len(customers)
+    finally:
+        await conn.close()
+
+
 async def _balance_is(dsn: str, customer: UUID, amount: int) -> bool:
     return await _balance(dsn, customer) == amount
 
@@ -418,6 +429,9 @@ async def outcome(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Asy
         # A baseline of valid traffic: both customers registered, the victim has money.
         await h.legit(_registered(h.victim, "+77010000001"))
         await h.legit(_registered(h.attacker, "+77010000002"))
+        # Registrations and commands are on different topics, so nothing orders them: a top-up read
+        # first would be rejected as UNKNOWN_CUSTOMER. Wait until payments knows both.
+        await until(lambda: _registered_in_payments(h.dsn, h.victim, h.attacker), 120, interval_s=0.25)
         await h.legit(_top_up(h.victim, 5_000_000))
         # The baseline went through.
         await until(lambda: _balance_is(h.dsn, h.victim, 5_000_000), 120, interval_s=0.25)
